@@ -1,0 +1,3 @@
+from glancesync.cli import main
+
+raise SystemExit(main())

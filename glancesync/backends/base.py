@@ -1,0 +1,76 @@
+"""The backend interface: everything the core needs from a cloud, and nothing more.
+
+A backend is bound to one target (one credential). Region arguments are bare region
+names of that target; images it returns carry the region's full name (BEHAVIOUR.md 1.3).
+Every failure is raised as ``BackendError`` whose message is the log text of
+BEHAVIOUR.md 6.6, so callers never format backend errors themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from glancesync.image import Image
+
+# Called with the number of bytes just sent, so the CLI and the service can show progress.
+ProgressCallback = Callable[[int], None]
+
+
+class ImageSource(Protocol):
+    """Where the bytes of a master image come from (a local file or the master Glance API)."""
+
+    size: int
+
+    def chunks(self) -> Iterator[bytes]:
+        """Yield the image data; each call starts a new read."""
+        ...
+
+
+class Backend(Protocol):
+    target_name: str
+
+    def full_name(self, region: str) -> str:
+        """``region`` for the master target, ``<target>:<region>`` otherwise."""
+        ...
+
+    def regions(self) -> list[str]:
+        """Bare names of the target's regions, sorted by name (E5)."""
+        ...
+
+    def tenant_id(self) -> str:
+        ...
+
+    def list_images(self, region: str) -> list[Image]:
+        """Every image the credential can see in ``region``, in listing order, unfiltered."""
+        ...
+
+    def image_source(self, region: str, image: Image) -> ImageSource:
+        """The data of ``image`` (an image of this target's ``region``) for an upload."""
+        ...
+
+    def upload(
+        self,
+        region: str,
+        master: Image,
+        is_public: bool,
+        properties: dict[str, Any],
+        source: ImageSource | None,
+        progress: ProgressCallback | None = None,
+    ) -> Image:
+        """Create an image named like ``master`` with its data, formats and the given
+        visibility and user properties; return the new image as the region lists it."""
+        ...
+
+    def update(
+        self, region: str, image: Image, name: str, is_public: bool, properties: dict[str, Any]
+    ) -> Image:
+        """Make ``image`` have exactly this name, visibility and user properties."""
+        ...
+
+    def delete(self, region: str, image_id: str) -> None:
+        ...
+
+
+def full_region_name(target_name: str, region: str) -> str:
+    return region if target_name == "master" else f"{target_name}:{region}"

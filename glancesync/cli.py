@@ -1,0 +1,127 @@
+"""The ``glancesync`` command (BEHAVIOUR.md 7)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from glancesync import report
+from glancesync.backup import make_backup
+from glancesync.config import load_config
+from glancesync.engine import LOGGER_NAME, GlanceSync
+from glancesync.errors import BackendError, ConfigError, UsageError
+from glancesync.parallel import run_parallel
+from glancesync.progress import progress_factory
+from glancesync.regions import RegionRef
+
+DESCRIPTION = "A tool to sync images from a master region to other regions"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="glancesync", description=DESCRIPTION)
+    parser.add_argument("region", nargs="*", help="region where the images are uploaded to")
+    parser.add_argument("--parallel", action="store_true", help="sync several regions in parallel")
+    parser.add_argument(
+        "--config",
+        nargs="+",
+        help="override configuration options. (e.g. main.master_region=Valladolid "
+        "metadata_condition='image.name==\"name1\"')",
+    )
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument("--dry-run", action="store_true", help="do not upload actually the images")
+    modes.add_argument(
+        "--show-status", action="store_true",
+        help="do not sync, but show the synchronisation status",
+    )
+    modes.add_argument(
+        "--show-regions", action="store_true",
+        help="don not sync, only show the available regions",
+    )
+    modes.add_argument(
+        "--make-backup", action="store_true",
+        help="do no sync, make a backup of the regions' metadata",
+    )
+    return parser
+
+
+def setup_logging(stream) -> logging.Logger:
+    """``LEVEL:message`` lines of the core logger on ``stream`` (7.7)."""
+    log = logging.getLogger(LOGGER_NAME)
+    log.handlers.clear()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s:%(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return log
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    data_mode = args.show_status or args.show_regions or args.make_backup
+    log = setup_logging(sys.stderr if data_mode else sys.stdout)
+    try:
+        config = load_config(overrides=args.config or [])
+        for warning in config.warnings:
+            log.warning(warning)
+        gs = GlanceSync(config, log=log)
+        return run_mode(gs, args, log)
+    except (ConfigError, UsageError) as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 2
+    except BackendError as exc:
+        log.error(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        print("ERROR: interrupted", file=sys.stderr)
+        return 130
+
+
+def run_mode(gs: GlanceSync, args: argparse.Namespace, log: logging.Logger) -> int:
+    if args.show_regions:
+        print(" ".join(gs.show_regions()))
+        return 0
+    regions = gs.region_list(args.region)
+    if args.show_status:
+        return show_status(gs, regions, log)
+    if args.make_backup:
+        _, failed = make_backup(gs.backends, regions, gs.config.main.master_region, log)
+        return 1 if failed else 0
+    print(f"======Master is {gs.config.main.master_region}", flush=True)
+    if args.parallel:
+        return run_parallel(gs, regions, args.dry_run, log)
+    return sync_sequential(gs, regions, args.dry_run, log)
+
+
+def show_status(gs: GlanceSync, regions: list[RegionRef], log: logging.Logger) -> int:
+    catalogue = gs.load_master(log)
+    failed = False
+    for ref in regions:
+        try:
+            statuses = gs.view(ref, catalogue, log).status.images
+        except BackendError as exc:
+            log.error(str(exc))
+            failed = True
+            continue
+        sys.stdout.write(report.status_lines(ref.full, statuses) + "\n")
+        sys.stdout.flush()
+    return 1 if failed else 0
+
+
+def sync_sequential(
+    gs: GlanceSync, regions: list[RegionRef], dry_run: bool, log: logging.Logger
+) -> int:
+    try:
+        catalogue = gs.load_master(log)
+    except BackendError as exc:
+        log.error(str(exc))
+        return 1
+    progress = progress_factory(sys.stderr)
+    failed = False
+    for ref in regions:
+        print(f"======{ref.full}", flush=True)
+        result = gs.sync_region(ref, dry_run, catalogue, log, progress)
+        failed = failed or result.failed
+    return 1 if failed else 0

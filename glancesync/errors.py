@@ -1,0 +1,46 @@
+"""Exceptions that carry the operator-facing messages of BEHAVIOUR.md."""
+
+
+class GlanceSyncError(Exception):
+    """Base class of every error glancesync reports without a traceback."""
+
+
+class ConfigError(GlanceSyncError):
+    """A wrong or missing setting; the CLI prints ``ERROR: <message>`` and exits 2.
+
+    ``source`` names where the setting came from (a file path, ``--config`` or
+    ``environment``); ``section`` and ``key`` are added when known.
+    """
+
+    def __init__(self, problem: str, source: str = "", section: str = "", key: str = ""):
+        self.problem = problem
+        self.source = source
+        self.section = section
+        self.key = key
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        parts = []
+        if self.source:
+            parts.append(self.source)
+        if self.section:
+            where = f"[{self.section}]"
+            if self.key:
+                where += f" {self.key}"
+            parts.append(where)
+        elif self.key:
+            parts.append(self.key)
+        parts.append(self.problem)
+        return ": ".join(parts)
+
+
+class UsageError(GlanceSyncError):
+    """A wrong command line (exit 2)."""
+
+
+class BackendError(GlanceSyncError):
+    """A failure talking to a region; its message is the full log text of BEHAVIOUR.md 6.6."""
+
+
+class RegionNotFound(BackendError):
+    """The region is not known to its target."""

@@ -1,0 +1,181 @@
+"""Run a region's plan through its backend, or only log it (dry-run, D5)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from glancesync import planner as pl
+from glancesync import result as rs
+from glancesync import status as st
+from glancesync.backends.base import Backend, ImageSource, ProgressCallback
+from glancesync.errors import BackendError
+from glancesync.image import Image
+from glancesync.planner import Action, Plan
+
+MB = 1048576
+_FIRST_LINE = {
+    pl.UPLOAD: "Uploading image",
+    pl.REPLACE: "Replacing image",
+    pl.RENAME: "Renaming and replacing image",
+}
+_ACTION_OF_STATUS = {
+    st.PENDING_METADATA: pl.UPDATE_METADATA,
+    st.PENDING_UPLOAD: pl.UPLOAD,
+    st.PENDING_REPLACE: pl.REPLACE,
+    st.PENDING_RENAME: pl.RENAME,
+    st.PENDING_AMI: pl.UPDATE_AMI,
+}
+
+SourceFor = Callable[[Image], ImageSource]
+ProgressFactory = Callable[[str, str, int], ProgressCallback | None]
+
+
+class Cancelled(BackendError):
+    """The sync was cancelled between two steps."""
+
+
+def initial_results(plan: Plan, dry_run: bool) -> list[rs.ImageResult]:
+    """One entry per synchronisable image, then one per obsolete update."""
+    results = []
+    for s in plan.statuses:
+        action = _ACTION_OF_STATUS.get(s.status, rs.NONE)
+        if s.status in st.FINAL:
+            outcome = rs.OK
+        elif s.status in st.ERRORS:
+            outcome = rs.ERROR
+        else:
+            outcome = rs.PLANNED if dry_run else rs.NOT_RUN
+        results.append(rs.ImageResult(s.name, s.status, action, outcome))
+    for a in plan.actions:
+        if a.kind == pl.UPDATE_OBSOLETE:
+            outcome = rs.PLANNED if dry_run else rs.NOT_RUN
+            results.append(rs.ImageResult(a.name, None, pl.UPDATE_OBSOLETE, outcome))
+    return results
+
+
+class Executor:
+    """Executes one plan; the first backend error stops the region (6.6)."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        backend: Backend,
+        region: str,
+        region_map: dict[str, Image],
+        log: logging.Logger,
+        dry_run: bool,
+        source_for: SourceFor,
+        progress: ProgressFactory | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ):
+        self.plan, self.backend, self.region = plan, backend, region
+        self.full = plan.region
+        self.map = dict(region_map)
+        self.log, self.dry_run = log, dry_run
+        self.source_for, self.progress = source_for, progress
+        self.should_cancel = should_cancel or (lambda: False)
+        self.uploaded_bytes = 0
+
+    def run(self) -> rs.RegionResult:
+        result = rs.RegionResult(self.full, images=initial_results(self.plan, self.dry_run))
+        entries = self._entries(result.images)
+        for action in self.plan.actions:
+            entry = entries.get((action.kind == pl.UPDATE_OBSOLETE, action.name))
+            try:
+                if self.should_cancel():
+                    raise Cancelled("cancelled")
+                self._run(action)
+            except Exception as exc:  # noqa: BLE001 - a failure stops this region only (6.6)
+                message = self._error_text(exc)
+                self.log.error(message)
+                result.failed, result.error = True, message
+                if entry is not None:
+                    entry.result, entry.error = rs.FAILED, message
+                return result
+            if entry is not None and action.kind != pl.WARN_CHECKSUM:
+                entry.result = rs.PLANNED if self.dry_run else rs.DONE
+        result.summary = self._summary()
+        self.log.info(result.summary)
+        return result
+
+    def _error_text(self, exc: Exception) -> str:
+        if isinstance(exc, BackendError):
+            return str(exc)
+        self.log.debug("unexpected error in region %s", self.full, exc_info=True)
+        return f"{self.full}: Unexpected error. Cause: {exc!r}"
+
+    @staticmethod
+    def _entries(images: list[rs.ImageResult]) -> dict[tuple[bool, str], rs.ImageResult]:
+        return {(e.action == pl.UPDATE_OBSOLETE, e.name): e for e in images}
+
+    def _run(self, action: Action) -> None:
+        if action.kind == pl.UPDATE_OBSOLETE:
+            self._obsolete(action)
+        elif action.kind in (pl.UPDATE_METADATA, pl.UPDATE_AMI):
+            self._update(action)
+        elif action.kind in pl.UPLOAD_KINDS:
+            self._upload(action)
+        elif action.kind == pl.WARN_CHECKSUM:
+            self.log.warning(
+                f"Image {action.name} has a different checksum ({action.region_image.checksum}) "
+                f"in region {self.full} than in the master region. It was not set what to do. "
+                "Please, fill either dontupdate, replace or rename with the checksum."
+            )
+
+    def _obsolete(self, a: Action) -> None:
+        if self.dry_run:
+            self.log.info(f"{self.full}: Obsolete image pending to update {a.name}")
+            return
+        self.log.info(f"{self.full}: updating obsolete image {a.name}")
+        self.backend.update(self.region, a.region_image, a.name, a.is_public, a.properties)
+
+    def _update(self, a: Action) -> None:
+        if self.dry_run:
+            self.log.info(f"{self.full}: Image pending to update the metadata {a.name}")
+            return
+        self.log.info(f"{self.full}: Updating the metadata of image {a.name}")
+        current = self.map[a.name]
+        props = {**a.properties, **self._resolve(a)}
+        self.map[a.name] = self.backend.update(self.region, current, a.name, a.is_public, props)
+
+    def _upload(self, a: Action) -> None:
+        mb = f"{a.size / MB:.2f}"
+        if not self.dry_run or a.kind != pl.UPLOAD:
+            self.log.info(f"{self.full}: {_FIRST_LINE[a.kind]} {a.name} ({mb} MB)")
+        self.uploaded_bytes += a.size
+        if self.dry_run:
+            self.log.info(f"{self.full}: Pending: {a.name} ({mb} MB)")
+            return
+        props = {**a.properties, **self._resolve(a)}
+        callback = self.progress(self.full, a.name, a.size) if self.progress else None
+        new = self.backend.upload(
+            self.region, a.master, a.is_public, props, self.source_for(a.master), callback
+        )
+        self.log.info(f"{self.full}: Image uploaded.")
+        old = a.region_image
+        if a.kind == pl.REPLACE:
+            self.backend.delete(self.region, old.id)
+        elif a.kind == pl.RENAME:
+            self.backend.update(self.region, old, f"{a.name}.old", False, old.user_properties)
+        self.map[a.name] = new
+
+    def _resolve(self, a: Action) -> dict[str, str]:
+        """kernel_id/ramdisk_id names to region ids; unknown names are left out (E2)."""
+        ids = {}
+        for prop, ref in a.ami_refs.items():
+            if ref in self.map:
+                ids[prop] = self.map[ref].id
+            else:
+                self.log.warning(
+                    f"{self.full}: Not found {ref} on region. It should be {prop} of image {a.name}"
+                )
+        return ids
+
+    def _summary(self) -> str:
+        if self.plan.nothing_pending:
+            return f"{self.full}: Region is synchronized."
+        total = int(self.uploaded_bytes / MB)
+        if self.dry_run:
+            return f"{self.full}: MBs pending : {total}"
+        return f"{self.full}:   Total uploaded to region: {total} (MB) "

@@ -1,0 +1,71 @@
+"""The image model shared by selection, status, planning and the backends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+# Attributes of a Glance v2 image record that are not user properties (BEHAVIOUR.md 1.4).
+GLANCE_MANAGED = frozenset(
+    "id name status visibility protected checksum os_hash_algo os_hash_value owner size "
+    "virtual_size disk_format container_format min_ram min_disk created_at updated_at tags "
+    "direct_url locations self file schema os_hidden stores".split()
+)
+AMI_PROPERTIES = ("kernel_id", "ramdisk_id")
+
+
+def is_user_property(key: str) -> bool:
+    return key not in GLANCE_MANAGED and not key.startswith("os_glance_")
+
+
+@dataclass
+class Image:
+    """One image as seen in one region (master or not).
+
+    Only the first nine fields are visible to metadata conditions and stored in the
+    CSV backups; the others travel along so uploads keep the master's formats.
+    """
+
+    name: str
+    id: str
+    region: str = ""
+    owner: str = ""
+    is_public: bool = False
+    checksum: str = ""
+    size: int = 0
+    status: str = "active"
+    user_properties: dict[str, Any] = field(default_factory=dict)
+    os_hash_algo: str = ""
+    os_hash_value: str = ""
+    disk_format: str = ""
+    container_format: str = ""
+    min_ram: int = 0
+    min_disk: int = 0
+    protected: bool = False
+
+    def copy(self, **changes: Any) -> Image:
+        """A deep-enough copy: the properties dict is never shared between copies."""
+        changes.setdefault("user_properties", dict(self.user_properties))
+        return replace(self, **changes)
+
+    @property
+    def visibility(self) -> str:
+        return "public" if self.is_public else "private"
+
+
+def same_content(a: Image, b: Image) -> bool:
+    """D3: equal non-empty checksums, and equal multihashes when both have the same algorithm."""
+    if not a.checksum or not b.checksum or a.checksum != b.checksum:
+        return False
+    if a.os_hash_algo and a.os_hash_algo == b.os_hash_algo and a.os_hash_value and b.os_hash_value:
+        return a.os_hash_value == b.os_hash_value
+    return True
+
+
+def pad_owner(owner: str) -> str:
+    return (owner or "").rjust(32, "0")
+
+
+def owned_by(image: Image, tenant_id: str) -> bool:
+    """An empty owner counts as the tenant's (BEHAVIOUR.md 1.2)."""
+    return not image.owner or pad_owner(image.owner) == pad_owner(tenant_id)

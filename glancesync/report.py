@@ -1,0 +1,54 @@
+"""Operator-facing sentences for each status (the REST image report, BEHAVIOUR.md 10.6)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from glancesync import status as st
+from glancesync.status import ImageStatus
+
+
+def status_message(s: ImageStatus) -> str | None:
+    """Why the image is in this state and what happens next, or None when all is well."""
+    checksum = s.region_image.checksum if s.region_image else ""
+    if s.status == st.OK:
+        return None
+    messages = {
+        st.OK_STALLED: f"Region checksum {checksum} differs from the master, but it is in "
+        "dontupdate: the image is left as it is",
+        st.ERROR_CHECKSUM: f"Region checksum {checksum} differs from the master; add it to "
+        "dontupdate, replace or rename",
+        st.PENDING_METADATA: "Same content as the master; visibility, properties or "
+        "kernel/ramdisk ids will be updated",
+        st.PENDING_UPLOAD: "Not in the region; it will be uploaded",
+        st.PENDING_REPLACE: f"Region checksum {checksum} differs from the master; the image "
+        "will be replaced",
+        st.PENDING_RENAME: f"Region checksum {checksum} differs from the master; it will be "
+        f"renamed {s.name}.old and the master image uploaded",
+        st.PENDING_AMI: f"Waits for {', '.join(s.waits_for)} to be uploaded",
+    }
+    if s.status == st.ERROR_AMI:
+        if s.missing:
+            return (f"Needs {', '.join(s.missing)} as kernel or ramdisk, which is not in the "
+                    "region and will not be uploaded")
+        return "Refers to a kernel or ramdisk that is not among the master images"
+    return messages[s.status]
+
+
+def image_entry(s: ImageStatus) -> dict:
+    return {
+        "id": s.region_image.id if s.region_image else None,
+        "name": s.name,
+        "status": s.status,
+        "message": status_message(s),
+    }
+
+
+def status_lines(region: str, statuses: list[ImageStatus]) -> str:
+    """``status,<F>,<name>`` CSV lines, quoted when needed (7.6)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for s in statuses:
+        writer.writerow([s.status, region, s.name])
+    return out.getvalue()

@@ -1,0 +1,173 @@
+"""The status of every synchronisable image in a region (BEHAVIOUR.md 5).
+
+Pure: master images, the region map and the target's rules in; statuses out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from glancesync.config import Target
+from glancesync.image import AMI_PROPERTIES, Image, same_content
+
+OK = "ok"
+OK_STALLED = "ok_stalled_checksum"
+ERROR_CHECKSUM = "error_checksum"
+ERROR_AMI = "error_ami"
+PENDING_METADATA = "pending_metadata"
+PENDING_UPLOAD = "pending_upload"
+PENDING_REPLACE = "pending_replace"
+PENDING_RENAME = "pending_rename"
+PENDING_AMI = "pending_ami"
+
+STATUSES = (OK, OK_STALLED, ERROR_CHECKSUM, ERROR_AMI, PENDING_METADATA, PENDING_UPLOAD,
+            PENDING_REPLACE, PENDING_RENAME, PENDING_AMI)
+FINAL = frozenset({OK, OK_STALLED})
+ERRORS = frozenset({ERROR_CHECKSUM, ERROR_AMI})
+NEW_DATA = frozenset({PENDING_UPLOAD, PENDING_REPLACE, PENDING_RENAME})
+
+_EQUAL, _DIFFERS = "equal", "differs"
+_READY, _UPDATE, _PENDING, _MISSING = "ready", "update", "pending", "missing"
+
+
+@dataclass
+class ImageStatus:
+    """One synchronisable master image and what the region has of it.
+
+    ``region_image`` is the region's image of that name (the old one for replace and
+    rename). ``waits_for`` / ``missing`` name the kernel or ramdisk images behind
+    ``pending_ami`` / ``error_ami``.
+    """
+
+    name: str
+    status: str
+    master: Image
+    region_image: Image | None = None
+    waits_for: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def sort_key(self) -> tuple[int, str]:
+        return (self.master.size, self.name)
+
+
+@dataclass
+class RegionStatus:
+    """Statuses in (size, name) order, plus the region map after phase A removals."""
+
+    images: list[ImageStatus]
+    region_map: dict[str, Image]
+    pending: frozenset[str]
+
+    def by_name(self) -> dict[str, ImageStatus]:
+        return {s.name: s for s in self.images}
+
+
+def conflict_status(region_checksum: str, target: Target) -> str:
+    """D11: explicit checksums beat ``any``; rename beats replace."""
+    c = region_checksum
+    if c in target.dontupdate:
+        return OK_STALLED
+    if c in target.rename:
+        return PENDING_RENAME
+    if c in target.replace:
+        return PENDING_REPLACE
+    if "any" in target.rename:
+        return PENDING_RENAME
+    if "any" in target.replace:
+        return PENDING_REPLACE
+    return ERROR_CHECKSUM
+
+
+def metadata_differs(master: Image, region: Image, metadata_set: frozenset[str]) -> bool:
+    """5.4; kernel_id/ramdisk_id values are left to the AMI check."""
+    if master.is_public != region.is_public:
+        return True
+    mp, rp = master.user_properties, region.user_properties
+    if any((p in mp) != (p in rp) for p in AMI_PROPERTIES):
+        return True
+    if metadata_set:
+        keys = metadata_set - set(AMI_PROPERTIES)
+        return any(mp.get(k, _ABSENT) != rp.get(k, _ABSENT) for k in keys)
+    if mp.keys() != rp.keys():
+        return True
+    return any(mp[k] != rp[k] for k in mp if k not in AMI_PROPERTIES)
+
+
+_ABSENT = object()
+
+
+def ami_check(
+    master: Image, region: Image, region_map: dict[str, Image], pending: frozenset[str]
+) -> tuple[str, list[str], list[str]]:
+    """5.5: combined result, plus the names waited for and the names missing."""
+    results, waits, missing = [], [], []
+    for prop in AMI_PROPERTIES:
+        if prop not in master.user_properties:
+            results.append(_UPDATE if prop in region.user_properties else _READY)
+            continue
+        wanted = master.user_properties[prop]
+        if wanted in region_map:
+            ok = region.user_properties.get(prop) == region_map[wanted].id
+            results.append(_READY if ok else _UPDATE)
+        elif wanted in pending:
+            results.append(_PENDING)
+            waits.append(wanted)
+        else:
+            results.append(_MISSING)
+            missing.append(wanted)
+    if results[0] == results[1]:
+        return results[0], waits, missing
+    for outcome in (_MISSING, _PENDING):
+        if outcome in results:
+            return outcome, waits, missing
+    return _UPDATE, waits, missing
+
+
+_AMI_TABLE = {
+    (_EQUAL, _READY): OK,
+    (_EQUAL, _UPDATE): PENDING_METADATA,
+    (_DIFFERS, _READY): PENDING_METADATA,
+    (_DIFFERS, _UPDATE): PENDING_METADATA,
+}
+
+
+def region_status(
+    wanted: dict[str, Image],
+    region_map: dict[str, Image],
+    target: Target,
+    unresolved: frozenset[str] = frozenset(),
+) -> RegionStatus:
+    """Two phases (E1): content first, then AMI checks against the complete pending set."""
+    remaining = dict(region_map)
+    statuses: list[ImageStatus] = []
+    phase_a: dict[str, str] = {}
+    for name, master in sorted(wanted.items(), key=lambda kv: (kv[1].size, kv[0])):
+        region = region_map.get(name)
+        if name in unresolved:
+            status = ImageStatus(name, ERROR_AMI, master, region)
+        elif region is None:
+            status = ImageStatus(name, PENDING_UPLOAD, master)
+        elif not same_content(master, region):
+            status = ImageStatus(name, conflict_status(region.checksum, target), master, region)
+            if status.status in (PENDING_REPLACE, PENDING_RENAME):
+                remaining.pop(name, None)
+        else:
+            differs = metadata_differs(master, region, target.metadata_set)
+            phase_a[name] = _DIFFERS if differs else _EQUAL
+            status = ImageStatus(name, "", master, region)
+        statuses.append(status)
+    pending = frozenset(s.name for s in statuses if s.status in NEW_DATA)
+    for status in statuses:
+        if status.name not in phase_a:
+            continue
+        result, status.waits_for, status.missing = ami_check(
+            status.master, status.region_image, remaining, pending
+        )
+        if result == _PENDING:
+            status.status = PENDING_AMI
+        elif result == _MISSING:
+            status.status = ERROR_AMI
+        else:
+            status.status = _AMI_TABLE[(phase_a[status.name], result)]
+    return RegionStatus(statuses, remaining, pending)

@@ -1,0 +1,104 @@
+"""Replays every scenario of tests/scenarios through the mock (BEHAVIOUR.md 9)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from glancesync import report
+from glancesync.backends import make_backends
+from glancesync.backends.csvfile import read_backup
+from glancesync.backends.mock import MockStore
+from glancesync.config import load_config
+from glancesync.engine import GlanceSync
+
+ROOT = Path(__file__).parent / "scenarios"
+DEFAULT_CONFIG = """
+[main]
+master_region = Valladolid
+
+[master]
+credential = user,ZmFrZXBhc3N3b3JkLG9mY291cnNl,http://server:5000/v3,tenant1
+metadata_set = nid, type
+
+[other]
+credential = user2,ZmFrZXBhc3N3b3JkLG9mY291cnNl,http://server2:5000/v3,tenant2
+metadata_set = type
+metadata_condition = image.is_public and 'type' in image.user_properties and
+    image.user_properties['type'] == 'baseimage'
+"""
+SCENARIOS = sorted(p.name for p in ROOT.iterdir() if p.is_dir() and "." not in p.name)
+
+
+def load_scenario(name: str) -> tuple[GlanceSync, MockStore, list[str]]:
+    folder = ROOT / name
+    config_file = folder / "config"
+    text = config_file.read_text() if config_file.exists() else DEFAULT_CONFIG
+    config = load_config(text=text, environ={})
+    store = MockStore.load(str(folder))
+    gs = GlanceSync(config, make_backends(config, environ={}, store=store),
+                    logging.getLogger("scenario"))
+    regions = sorted(p.stem for p in (ROOT / f"{name}.status_pre").glob("*.csv"))
+    return gs, store, regions
+
+
+def status_text(gs: GlanceSync, region: str) -> str:
+    statuses = gs.region_statuses(region).images
+    return report.status_lines(gs.full_name(region), statuses)
+
+
+def expected_status(name: str, kind: str, region: str) -> str:
+    return (ROOT / f"{name}.{kind}" / f"{region}.csv").read_text()
+
+
+def store_contents(store: MockStore) -> dict[tuple[str, str], tuple]:
+    """Every image keyed by (region, id), as its nine CSV fields."""
+    snapshot = store.snapshot()
+    return {
+        (region, img.id): _fields(img) for region, images in snapshot.items() for img in images
+    }
+
+
+def expected_contents(name: str) -> dict[tuple[str, str], tuple]:
+    contents = {}
+    for path in sorted((ROOT / f"{name}.result").glob("backup_*.csv")):
+        region, images = read_backup(str(path))
+        contents.update({(region, img.id): _fields(img) for img in images})
+    return contents
+
+
+def _fields(img) -> tuple:
+    return (img.region, img.name, img.id, img.status, img.size, img.checksum or "",
+            img.owner or "", img.is_public, img.user_properties)
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_status_before(name):
+    gs, _, regions = load_scenario(name)
+    for region in regions:
+        assert status_text(gs, region) == expected_status(name, "status_pre", region), region
+
+
+@pytest.mark.parametrize("name", [s for s in SCENARIOS if (ROOT / f"{s}.result").is_dir()])
+def test_sync_result_and_status_after(name):
+    gs, store, regions = load_scenario(name)
+    for region in regions:
+        gs.sync_region(region)
+    assert store_contents(store) == expected_contents(name)
+    for region in regions:
+        assert status_text(gs, region) == expected_status(name, "status_post", region), region
+    # A second run changes nothing.
+    before = store_contents(store)
+    for region in regions:
+        gs.sync_region(region)
+    assert store_contents(store) == before
+
+
+def test_every_scenario_has_expectations():
+    assert len(SCENARIOS) >= 8
+    for name in SCENARIOS:
+        assert (ROOT / f"{name}.status_pre").is_dir(), name
+        assert os.listdir(ROOT / f"{name}.status_pre"), name
