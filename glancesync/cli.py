@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from glancesync import report
 from glancesync.backup import make_backup
@@ -32,36 +33,55 @@ def build_parser() -> argparse.ArgumentParser:
     modes = parser.add_mutually_exclusive_group()
     modes.add_argument("--dry-run", action="store_true", help="do not upload actually the images")
     modes.add_argument(
-        "--show-status", action="store_true",
+        "--show-status",
+        action="store_true",
         help="do not sync, but show the synchronisation status",
     )
     modes.add_argument(
-        "--show-regions", action="store_true",
+        "--show-regions",
+        action="store_true",
         help="don not sync, only show the available regions",
     )
     modes.add_argument(
-        "--make-backup", action="store_true",
+        "--make-backup",
+        action="store_true",
         help="do no sync, make a backup of the regions' metadata",
     )
     return parser
 
 
-def setup_logging(stream) -> logging.Logger:
-    """``LEVEL:message`` lines of the core logger on ``stream`` (7.7)."""
+@contextlib.contextmanager
+def cli_logging(stream) -> Iterator[logging.Logger]:
+    """``LEVEL:message`` lines of the core logger on ``stream`` (7.7), for one command.
+
+    The logger is put back as it was afterwards, so embedding programs and tests keep
+    their own logging set-up.
+    """
     log = logging.getLogger(LOGGER_NAME)
-    log.handlers.clear()
+    saved = (list(log.handlers), log.level, log.propagate)
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(levelname)s:%(message)s"))
-    log.addHandler(handler)
+    log.handlers = [handler]
     log.setLevel(logging.INFO)
     log.propagate = False
-    return log
+    try:
+        yield log
+    finally:
+        handler.flush()
+        log.handlers, log.level, log.propagate = saved[0], saved[1], saved[2]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already printed by argparse
+        return exc.code if isinstance(exc.code, int) else 2
     data_mode = args.show_status or args.show_regions or args.make_backup
-    log = setup_logging(sys.stderr if data_mode else sys.stdout)
+    with cli_logging(sys.stderr if data_mode else sys.stdout) as log:
+        return run(args, log)
+
+
+def run(args: argparse.Namespace, log: logging.Logger) -> int:
     try:
         config = load_config(overrides=args.config or [])
         for warning in config.warnings:
@@ -87,7 +107,8 @@ def run_mode(gs: GlanceSync, args: argparse.Namespace, log: logging.Logger) -> i
     if args.show_status:
         return show_status(gs, regions, log)
     if args.make_backup:
-        _, failed = make_backup(gs.backends, regions, gs.config.main.master_region, log)
+        pairs = [(ref.target, ref.name) for ref in regions]
+        _, failed = make_backup(gs.backends, pairs, gs.config.main.master_region, log)
         return 1 if failed else 0
     print(f"======Master is {gs.config.main.master_region}", flush=True)
     if args.parallel:

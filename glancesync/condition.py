@@ -21,7 +21,6 @@ __all__ = ["Condition", "ConditionError", "ConditionEvalError", "compile_conditi
 IMAGE_FIELDS = frozenset(
     ["name", "id", "region", "owner", "is_public", "checksum", "size", "status", "user_properties"]
 )
-NAMES = ("image", "metadata_set")
 # Deeper trees are refused: the checker and the evaluator recurse once per level.
 MAX_DEPTH = 100
 

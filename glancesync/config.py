@@ -60,7 +60,7 @@ class Config:
     main: MainOptions
     # In configuration-file order; "master" is always present.
     targets: dict[str, Target] = field(default_factory=dict)
-    # Where the settings came from, for messages: a file path or "defaults".
+    # Where the settings came from: a file path, the name given to a text, or "defaults".
     source: str = ""
     # Warnings found while loading (unknown keys, v2.0 URL rewrites), logged by the caller.
     warnings: list[str] = field(default_factory=list)
@@ -493,11 +493,16 @@ def _split_credential(section: _Section, credential: str) -> tuple[str, str, str
         )
     user, encoded, keystone_url, tenant = parts
     try:
-        password = base64.b64decode(encoded, validate=True).decode("utf-8")
+        decoded = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         raise section.error(
             "credential", "the password in credential is not valid base64"
         ) from None
+    try:
+        password = decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        problem = "the password in credential is not base64-encoded UTF-8 text"
+        raise section.error("credential", problem) from None
     return user, password, keystone_url, tenant
 
 

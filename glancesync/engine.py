@@ -71,7 +71,9 @@ class GlanceSync:
         return expand_target(target, regions, ignore, self.config.main.master_region)
 
     def region_list(self, args: list[str]) -> list[RegionRef]:
-        return region_list(args, self.config.targets, self.expand, self.config.main.preferable_order)
+        return region_list(
+            args, self.config.targets, self.expand, self.config.main.preferable_order
+        )
 
     def show_regions(self) -> list[str]:
         return [ref.full for target in self.config.targets for ref in self.expand(target)]
@@ -149,8 +151,15 @@ class GlanceSync:
             log.error(str(exc))
             return RegionResult(ref.full, failed=True, error=str(exc))
         executor = Executor(
-            plan, self.backends[ref.target], ref.name, view.status.region_map, log, dry_run,
-            self._source_for, progress, should_cancel,
+            plan,
+            self.backends[ref.target],
+            ref.name,
+            view.status.region_map,
+            log,
+            dry_run,
+            self._source_for,
+            progress,
+            should_cancel,
         )
         return executor.run()
 

@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 # Attributes of a Glance v2 image record that are not user properties (BEHAVIOUR.md 1.4).
 GLANCE_MANAGED = frozenset(
-    "id name status visibility protected checksum os_hash_algo os_hash_value owner size "
-    "virtual_size disk_format container_format min_ram min_disk created_at updated_at tags "
-    "direct_url locations self file schema os_hidden stores".split()
+    [
+        "id",
+        "name",
+        "status",
+        "visibility",
+        "protected",
+        "checksum",
+        "os_hash_algo",
+        "os_hash_value",
+        "owner",
+        "size",
+        "virtual_size",
+        "disk_format",
+        "container_format",
+        "min_ram",
+        "min_disk",
+        "created_at",
+        "updated_at",
+        "tags",
+        "direct_url",
+        "locations",
+        "self",
+        "file",
+        "schema",
+        "os_hidden",
+        "stores",
+    ]
 )
 AMI_PROPERTIES = ("kernel_id", "ramdisk_id")
 
@@ -44,9 +68,19 @@ class Image:
     protected: bool = False
 
     def copy(self, **changes: Any) -> Image:
-        """A deep-enough copy: the properties dict is never shared between copies."""
-        changes.setdefault("user_properties", dict(self.user_properties))
-        return replace(self, **changes)
+        """A deep-enough copy: the properties dict is never shared between copies.
+
+        Not ``dataclasses.replace``: this runs for every image of every listing, and a
+        shallow copy plus attribute updates is several times faster.
+        """
+        new = object.__new__(Image)
+        new.__dict__.update(self.__dict__)
+        new.user_properties = dict(self.user_properties)
+        for key, value in changes.items():
+            if not hasattr(new, key):
+                raise TypeError(f"Image has no field {key!r}")
+            setattr(new, key, value)
+        return new
 
     @property
     def visibility(self) -> str:

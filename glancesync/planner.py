@@ -92,14 +92,22 @@ def updated_properties(master: Image, region: Image, metadata_set: frozenset[str
 
 def _update(kind: str, s: ImageStatus, target: Target) -> Action:
     props = updated_properties(s.master, s.region_image, target.metadata_set)
-    return Action(kind, s.name, s.master, s.region_image, s.master.is_public, props,
-                  ami_refs(s.master))
+    return Action(
+        kind, s.name, s.master, s.region_image, s.master.is_public, props, ami_refs(s.master)
+    )
 
 
 def _upload(s: ImageStatus, target: Target) -> Action:
     props = upload_properties(s.master, target.metadata_set)
-    return Action(_UPLOAD_KIND[s.status], s.name, s.master, s.region_image, s.master.is_public,
-                  props, ami_refs(s.master))
+    return Action(
+        _UPLOAD_KIND[s.status],
+        s.name,
+        s.master,
+        s.region_image,
+        s.master.is_public,
+        props,
+        ami_refs(s.master),
+    )
 
 
 def _late_references(uploads: list[Action], region_map: dict[str, Image]) -> list[Action]:
@@ -109,12 +117,22 @@ def _late_references(uploads: list[Action], region_map: dict[str, Image]) -> lis
     to_upload = {a.name for a in uploads}
     for action in uploads:
         pending_later = [
-            ref for ref in action.ami_refs.values()
+            ref
+            for ref in action.ami_refs.values()
             if ref not in region_map and ref not in uploaded and ref in to_upload
         ]
         if pending_later:
-            later.append(Action(UPDATE_AMI, action.name, action.master, None, action.is_public,
-                                dict(action.properties), dict(action.ami_refs)))
+            later.append(
+                Action(
+                    UPDATE_AMI,
+                    action.name,
+                    action.master,
+                    None,
+                    action.is_public,
+                    dict(action.properties),
+                    dict(action.ami_refs),
+                )
+            )
         uploaded.add(action.name)
     return later
 
@@ -127,12 +145,12 @@ def plan_region(
 ) -> Plan:
     """Obsolete updates, then pass 1 (metadata), pass 2 (uploads, checksum warnings), pass 3."""
     actions = [
-        Action(UPDATE_OBSOLETE, u.name, None, u.image, u.is_public, u.properties)
-        for u in obsolete
+        Action(UPDATE_OBSOLETE, u.name, None, u.image, u.is_public, u.properties) for u in obsolete
     ]
     ordered = status.images  # already in (size, name) order
-    actions += [_update(UPDATE_METADATA, s, target) for s in ordered
-                if s.status == st.PENDING_METADATA]
+    actions += [
+        _update(UPDATE_METADATA, s, target) for s in ordered if s.status == st.PENDING_METADATA
+    ]
     pass2: list[Action] = []
     for s in ordered:
         if s.status in _UPLOAD_KIND:

@@ -29,8 +29,14 @@ def progress_factory(stream: TextIO) -> ProgressFactory | None:
 
     def start(region: str, name: str, size: int) -> ProgressCallback:
         bar = tqdm(
-            total=size, desc=f"{region}: {name}", unit="B", unit_scale=True,
-            unit_divisor=1024, file=stream, leave=False, position=_position(region),
+            total=size,
+            desc=f"{region}: {name}",
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            file=stream,
+            leave=False,
+            position=_position(region),
         )
 
         def advance(nbytes: int) -> None:

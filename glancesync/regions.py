@@ -26,7 +26,9 @@ def parse_region(text: str, targets: Iterable[str]) -> RegionRef:
         return RegionRef("master", text)
     target, name = text.split(":", 1)
     if target not in set(targets):
-        raise ConfigError(f"unknown target '{target}' in region name '{text}'", source="command line")
+        raise ConfigError(
+            f"unknown target '{target}' in region name '{text}'", source="command line"
+        )
     return RegionRef(target, name)
 
 
@@ -71,8 +73,9 @@ def region_list(
         if arg.endswith(":"):
             target = arg[:-1] or "master"
             if target not in targets:
-                raise ConfigError(f"unknown target '{target}' in region name '{arg}'",
-                                  source="command line")
+                raise ConfigError(
+                    f"unknown target '{target}' in region name '{arg}'", source="command line"
+                )
             refs.extend(regions_of(target))
             expanded = True
         else:

@@ -30,8 +30,10 @@ def status_message(s: ImageStatus) -> str | None:
     }
     if s.status == st.ERROR_AMI:
         if s.missing:
-            return (f"Needs {', '.join(s.missing)} as kernel or ramdisk, which is not in the "
-                    "region and will not be uploaded")
+            return (
+                f"Needs {', '.join(s.missing)} as kernel or ramdisk, which is not in the "
+                "region and will not be uploaded"
+            )
         return "Refers to a kernel or ramdisk that is not among the master images"
     return messages[s.status]
 

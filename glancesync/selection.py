@@ -35,8 +35,7 @@ def master_catalogue(images: list[Image], tenant_id: str) -> Catalogue:
     ]
     counts = Counter(img.name for img in candidates)
     warnings = [
-        f"Duplicated images with name {name} will be ignored"
-        for name, n in counts.items() if n > 1
+        f"Duplicated images with name {name} will be ignored" for name, n in counts.items() if n > 1
     ]
     kept = {img.name: img.copy() for img in candidates if counts[img.name] == 1}
     names_by_id = {img.id: img.name for img in kept.values()}
@@ -53,7 +52,8 @@ def master_catalogue(images: list[Image], tenant_id: str) -> Catalogue:
             else:
                 unresolved.add(img.name)
                 warnings.append(
-                    f"Image {img.name} refers to {prop} {value}, which is not among the master images"
+                    f"Image {img.name} refers to {prop} {value}, "
+                    "which is not among the master images"
                 )
     return Catalogue(kept, frozenset(unresolved), warnings)
 
@@ -81,7 +81,8 @@ def synchronisable(catalogue: Catalogue, target: Target) -> tuple[dict[str, Imag
     """The catalogue images this target synchronises, by name, plus warnings."""
     warnings: list[str] = []
     chosen = {
-        name: img for name, img in catalogue.images.items()
+        name: img
+        for name, img in catalogue.images.items()
         if is_synchronisable(img, target, warnings)
     }
     return chosen, warnings
@@ -108,7 +109,8 @@ def region_map(
                 continue
         if img.status != "active":
             warnings.append(
-                f"{region}: state of image {img.name} with UUID {img.id}  is not active: {img.status}"
+                f"{region}: state of image {img.name} with UUID {img.id}  "
+                f"is not active: {img.status}"
             )
             continue
         previous = kept.get(img.name)

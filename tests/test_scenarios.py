@@ -39,8 +39,9 @@ def load_scenario(name: str) -> tuple[GlanceSync, MockStore, list[str]]:
     text = config_file.read_text() if config_file.exists() else DEFAULT_CONFIG
     config = load_config(text=text, environ={})
     store = MockStore.load(str(folder))
-    gs = GlanceSync(config, make_backends(config, environ={}, store=store),
-                    logging.getLogger("scenario"))
+    gs = GlanceSync(
+        config, make_backends(config, environ={}, store=store), logging.getLogger("scenario")
+    )
     regions = sorted(p.stem for p in (ROOT / f"{name}.status_pre").glob("*.csv"))
     return gs, store, regions
 
@@ -57,9 +58,7 @@ def expected_status(name: str, kind: str, region: str) -> str:
 def store_contents(store: MockStore) -> dict[tuple[str, str], tuple]:
     """Every image keyed by (region, id), as its nine CSV fields."""
     snapshot = store.snapshot()
-    return {
-        (region, img.id): _fields(img) for region, images in snapshot.items() for img in images
-    }
+    return {(region, img.id): _fields(img) for region, images in snapshot.items() for img in images}
 
 
 def expected_contents(name: str) -> dict[tuple[str, str], tuple]:
@@ -71,8 +70,17 @@ def expected_contents(name: str) -> dict[tuple[str, str], tuple]:
 
 
 def _fields(img) -> tuple:
-    return (img.region, img.name, img.id, img.status, img.size, img.checksum or "",
-            img.owner or "", img.is_public, img.user_properties)
+    return (
+        img.region,
+        img.name,
+        img.id,
+        img.status,
+        img.size,
+        img.checksum or "",
+        img.owner or "",
+        img.is_public,
+        img.user_properties,
+    )
 
 
 @pytest.mark.parametrize("name", SCENARIOS)

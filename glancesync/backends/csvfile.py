@@ -62,6 +62,12 @@ def region_of_file(path: str) -> str:
     return region
 
 
+def record(image: Image) -> tuple[Any, ...]:
+    """The nine backed-up fields, in file order: compare images the way a backup sees them
+    (uploads also carry formats and hashes that no backup keeps)."""
+    return tuple(getattr(image, name) for name in FIELDS)
+
+
 # ---------------------------------------------------------------- writing
 
 
@@ -177,12 +183,18 @@ def _parse_properties(text: str) -> dict[str, Any]:
     if not all(isinstance(key, str) for key in value):
         raise _LineError(f"user_properties keys must be strings: {_short(text)}")
     # Reject what could not be written back (inf, nan...): a backup must always reload.
+    # Plain strings and integers always can, so only other values pay for the check.
+    if all(type(v) in _SAFE_TYPES for v in value.values()):
+        return value
     try:
         if ast.literal_eval(repr(value)) != value:
             raise ValueError
     except Exception:
         raise _LineError(f"user_properties cannot be written back: {_short(text)}") from None
     return value
+
+
+_SAFE_TYPES = (str, int, bool)
 
 
 def _literal(text: str) -> Any:

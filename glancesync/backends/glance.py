@@ -1,0 +1,404 @@
+"""The real backend: Keystone v3 + Glance v2 through keystoneauth1 and python-glanceclient.
+
+One ``GlanceBackend`` per target (one credential). Nothing touches the network until a
+method needs it: the Keystone session is built on first use, then shared by every region
+of the target. Two sessions share one auth plugin (so one token): a "list" session whose
+timeout is the target's ``list_images_timeout``, and a "data" session with a long read
+timeout for uploads and downloads, whose duration depends on the image size.
+
+Every failure is a ``BackendError`` with the text of BEHAVIOUR.md 6.6; causes never
+carry the password or the token.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from glancesync.backends.base import ImageSource, ProgressCallback, full_region_name
+from glancesync.backends.glance_data import (
+    CHUNK_SIZE,
+    ApiSource,
+    FileSource,
+    HashingReader,
+    SourceOpenError,
+    describe,
+)
+from glancesync.errors import BackendError, RegionNotFound
+from glancesync.image import Image, is_user_property
+
+if TYPE_CHECKING:
+    from glancesync.config import Config, Target
+
+LOG = logging.getLogger(__name__)
+
+# Set on every image glancesync creates, removed once its data is verified: an image that
+# still carries it is a leftover of an interrupted upload.
+UPLOAD_MARKER = "glancesync_upload"
+UPLOAD_MARKER_VALUE = "in_progress"
+# Socket read timeout (not a total) of uploads and downloads.
+DATA_TIMEOUT = 600.0
+_VERSION_PATH = re.compile(r"/v\d+(\.\d+)?/?$")
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>:?\s*")
+
+
+def keystone_v3_url(url: str) -> str:
+    """``url`` with ``/v3`` appended when it has no version path (BEHAVIOUR.md 2.4)."""
+    parts = urlsplit(url.strip())
+    if _VERSION_PATH.search(parts.path):
+        return url.strip()
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/v3"))
+
+
+def to_image(record: Mapping[str, Any], region: str) -> Image:
+    """A Glance v2 image record as the core sees it (BEHAVIOUR.md 1.4)."""
+    data = dict(record)
+    return Image(
+        name=data.get("name") or "",
+        id=data["id"],
+        region=region,
+        owner=data.get("owner") or "",
+        is_public=data.get("visibility") == "public",
+        checksum=data.get("checksum") or "",
+        size=int(data.get("size") or 0),
+        status=data.get("status") or "",
+        user_properties={k: v for k, v in data.items() if is_user_property(k)},
+        os_hash_algo=data.get("os_hash_algo") or "",
+        os_hash_value=data.get("os_hash_value") or "",
+        disk_format=data.get("disk_format") or "",
+        container_format=data.get("container_format") or "",
+        min_ram=int(data.get("min_ram") or 0),
+        min_disk=int(data.get("min_disk") or 0),
+        protected=bool(data.get("protected")),
+    )
+
+
+def _string_properties(properties: Mapping[str, Any]) -> dict[str, str]:
+    """Glance v2 stores user properties as strings."""
+    return {key: v if isinstance(v, str) else str(v) for key, v in properties.items()}
+
+
+def create_fields(master: Image, is_public: bool, properties: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``images.create`` gets: never ``protected`` (a failed upload must be deletable)."""
+    fields: dict[str, Any] = _string_properties(
+        {k: v for k, v in properties.items() if is_user_property(k)}
+    )
+    fields.update(
+        name=master.name,
+        visibility="public" if is_public else "private",
+        min_ram=master.min_ram,
+        min_disk=master.min_disk,
+    )
+    if master.disk_format:
+        fields["disk_format"] = master.disk_format
+    if master.container_format:
+        fields["container_format"] = master.container_format
+    fields[UPLOAD_MARKER] = UPLOAD_MARKER_VALUE
+    return fields
+
+
+def metadata_patch(
+    current: Mapping[str, Any], name: str, is_public: bool, properties: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """The changes and removals that give ``current`` this name, visibility and properties.
+
+    Only what differs is sent, so an update of an up-to-date image is a no-op. Visibility
+    changes only when public-ness differs (a ``shared`` image that must stay non-public is
+    left alone, 6.5).
+    """
+    changes: dict[str, Any] = {}
+    if current.get("name") != name:
+        changes["name"] = name
+    if (current.get("visibility") == "public") != is_public:
+        changes["visibility"] = "public" if is_public else "private"
+    for key, value in _string_properties(properties).items():
+        if is_user_property(key) and current.get(key) != value:
+            changes[key] = value
+    removed = [k for k in current if is_user_property(k) and k not in properties]
+    return changes, removed
+
+
+class GlanceBackend:
+    """The Backend protocol (``glancesync.backends.base``) over a real OpenStack target."""
+
+    def __init__(
+        self,
+        target: Target,
+        config: Config,
+        chunk_size: int = CHUNK_SIZE,
+        page_size: int | None = None,
+        data_timeout: float = DATA_TIMEOUT,
+    ) -> None:
+        self.target = target
+        self.target_name = target.name
+        self.images_dir = config.main.images_dir
+        self.chunk_size, self.page_size, self.data_timeout = chunk_size, page_size, data_timeout
+        self._lock = threading.RLock()
+        self._auth: Any = None
+        self._sessions: dict[str, Any] = {}
+        self._clients: dict[tuple[str, str], Any] = {}
+
+    def full_name(self, region: str) -> str:
+        return full_region_name(self.target_name, region)
+
+    # ------------------------------------------------------------ keystone
+
+    def _auth_plugin(self) -> Any:
+        from keystoneauth1.identity import v3
+
+        with self._lock:
+            if self._auth is None:
+                t = self.target
+                self._auth = v3.Password(
+                    auth_url=keystone_v3_url(t.keystone_url),
+                    username=t.user,
+                    password=t.password,
+                    project_name=t.tenant,
+                    user_domain_name=t.user_domain_name,
+                    project_domain_name=t.project_domain_name,
+                )
+            return self._auth
+
+    def _session(self, kind: str) -> Any:
+        """The "list" or "data" session; both share the auth plugin, hence the token."""
+        from keystoneauth1 import session
+
+        with self._lock:
+            if kind not in self._sessions:
+                timeout = self.target.list_images_timeout if kind == "list" else self.data_timeout
+                self._sessions[kind] = session.Session(auth=self._auth_plugin(), timeout=timeout)
+            return self._sessions[kind]
+
+    def _catalog_regions(self) -> list[str]:
+        session = self._session("list")
+        access = self._auth_plugin().get_access(session)
+        endpoints = access.service_catalog.get_endpoints(service_type="image", interface="public")
+        names = {ep.get("region_id") or ep.get("region") for ep in endpoints.get("image", [])}
+        return sorted(name for name in names if name)
+
+    def _client(self, region: str, kind: str = "data") -> Any:
+        """A glanceclient v2 Client for ``region``; RegionNotFound when not in the catalog."""
+        with self._lock:
+            client = self._clients.get((region, kind))
+        if client is not None:
+            return client
+        if region not in self._catalog_regions():
+            raise RegionNotFound("region not found")
+        from glanceclient import Client
+
+        client = Client("2", session=self._session(kind), region_name=region, interface="public")
+        with self._lock:
+            return self._clients.setdefault((region, kind), client)
+
+    def _reason(self, exc: BaseException) -> str:
+        """The cause of a failure, with object reprs and secrets removed."""
+        text = _OBJECT_REPR.sub("", describe(exc))
+        for secret in self._secrets():
+            text = text.replace(secret, "***")
+        return text
+
+    def _secrets(self) -> Iterable[str]:
+        if self.target.password and len(self.target.password) >= 4:
+            yield self.target.password
+        ref = getattr(self._auth, "auth_ref", None)
+        token = getattr(ref, "auth_token", None) if ref is not None else None
+        if token:
+            yield token
+
+    def regions(self) -> list[str]:
+        try:
+            return self._catalog_regions()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a BackendError
+            cause = self._reason(exc)
+            raise BackendError(
+                f"{self.target_name}: Error retrieving region list. Cause: {cause}"
+            ) from None
+
+    def tenant_id(self) -> str:
+        try:
+            return str(self._session("list").get_project_id())
+        except Exception as exc:  # noqa: BLE001
+            cause = self._reason(exc)
+            raise BackendError(
+                f"{self.target_name}: Error authenticating. Cause: {cause}"
+            ) from None
+
+    # ------------------------------------------------------------ listing
+
+    def list_images(self, region: str) -> list[Image]:
+        full = self.full_name(region)
+        timeout = self.target.list_images_timeout
+        deadline = time.monotonic() + timeout
+        try:
+            return self._list(region, full, deadline)
+        except RegionNotFound:
+            raise RegionNotFound(
+                f"{full}: Error retrieving image list. Cause: region not found"
+            ) from None
+        except Exception as exc:  # noqa: BLE001
+            if isinstance(exc, _Deadline) or _is_timeout(exc) or time.monotonic() >= deadline:
+                raise BackendError(f"{full}: Timeout while retrieving image list.") from None
+            cause = self._reason(exc)
+            raise BackendError(f"{full}: Error retrieving image list. Cause: {cause}") from None
+
+    def _list(self, region: str, full: str, deadline: float) -> list[Image]:
+        """All pages of the listing; aborts once the whole listing exceeds its deadline."""
+        client = self._client(region, "list")
+        kwargs = {"page_size": self.page_size} if self.page_size else {}
+        images = []
+        for record in client.images.list(**kwargs):
+            if time.monotonic() > deadline:
+                raise _Deadline()
+            images.append(to_image(record, full))
+        return images
+
+    # ------------------------------------------------------------ data
+
+    def image_source(self, region: str, image: Image) -> ImageSource:
+        """The local file ``<images_dir>/<id>`` if it exists, else the Glance API (D4).
+
+        Opening errors surface when the upload starts reading (SourceOpenError), so the
+        message names the region being uploaded to.
+        """
+        path = os.path.join(self.images_dir, image.id)
+        if os.path.lexists(path):
+            return FileSource(path, image.size, self.chunk_size)
+        return ApiSource(lambda: self._client(region, "data"), image.id, image.size)
+
+    def upload(
+        self,
+        region: str,
+        master: Image,
+        is_public: bool,
+        properties: dict[str, Any],
+        source: ImageSource | None,
+        progress: ProgressCallback | None = None,
+    ) -> Image:
+        full = self.full_name(region)
+        reader = self._open(full, master, source, progress)
+        try:
+            client = self._client(region, "data")
+            record = self._create_and_send(client, master, is_public, properties, reader)
+        except _Failed as failed:
+            raise BackendError(f"{full}: Upload of {master.name} Failed. Cause: {failed}") from None
+        except Exception as exc:  # noqa: BLE001
+            cause = self._reason(reader.failure or exc)
+            if isinstance(exc, RegionNotFound):
+                cause = "region not found"
+            raise BackendError(f"{full}: Upload of {master.name} Failed. Cause: {cause}") from None
+        return to_image(record, full)
+
+    def _open(
+        self,
+        full: str,
+        master: Image,
+        source: ImageSource | None,
+        progress: ProgressCallback | None,
+    ) -> HashingReader:
+        """A reader already holding the first chunk; errors here leave nothing behind."""
+        if source is None:
+            raise BackendError(f"{full}: Upload of {master.name} Failed. Cause: no image data")
+        try:
+            reader = HashingReader(source, master.os_hash_algo, progress)
+        except ValueError:
+            cause = f"unsupported hash algorithm {master.os_hash_algo}"
+            raise BackendError(f"{full}: Upload of {master.name} Failed. Cause: {cause}") from None
+        try:
+            reader.open()
+        except (SourceOpenError, OSError) as exc:
+            cause = exc.reason if isinstance(exc, SourceOpenError) else self._reason(exc)
+            raise BackendError(
+                f"{full}: Cannot open the image {master.name} to upload. Cause: {cause}"
+            ) from None
+        return reader
+
+    def _create_and_send(
+        self,
+        client: Any,
+        master: Image,
+        is_public: bool,
+        properties: Mapping[str, Any],
+        reader: HashingReader,
+    ) -> Any:
+        """Create, upload, verify, then protect and unmark; the image is deleted on failure."""
+        image_id = None
+        try:
+            image_id = client.images.create(**create_fields(master, is_public, properties))["id"]
+            size = master.size if master.size > 0 else None
+            client.images.upload(image_id, reader, image_size=size)
+            mismatch = reader.mismatch(master.checksum, master.os_hash_value)
+            stored = client.images.get(image_id).get("checksum") or ""
+            if mismatch is None and stored and stored != reader.md5.hexdigest():
+                mismatch = f"checksum mismatch (expected {reader.md5.hexdigest()}, got {stored})"
+            if mismatch is not None:
+                raise _Failed(mismatch)
+            extra = {"protected": True} if master.protected else {}
+            return client.images.update(image_id, remove_props=[UPLOAD_MARKER], **extra)
+        except BaseException:
+            if image_id is not None:
+                self._discard(client, image_id)
+            raise
+
+    def _discard(self, client: Any, image_id: str) -> None:
+        """Best-effort removal of a half-created image; leftovers keep the upload marker."""
+        try:
+            client.images.delete(image_id)
+        except Exception as exc:  # noqa: BLE001
+            LOG.warning("could not delete the half-uploaded image %s: %s", image_id, exc)
+
+    # ------------------------------------------------------------ metadata
+
+    def update(
+        self, region: str, image: Image, name: str, is_public: bool, properties: dict[str, Any]
+    ) -> Image:
+        full = self.full_name(region)
+        try:
+            client = self._client(region, "data")
+            current = dict(client.images.get(image.id))
+            changes, removed = metadata_patch(current, name, is_public, properties)
+            if changes or removed:
+                current = client.images.update(image.id, remove_props=removed or None, **changes)
+            return to_image(current, full)
+        except Exception as exc:  # noqa: BLE001
+            cause = "region not found" if isinstance(exc, RegionNotFound) else self._reason(exc)
+            raise BackendError(f"{full}: Update of {name} failed. Cause: {cause}") from None
+
+    def delete(self, region: str, image_id: str) -> None:
+        full = self.full_name(region)
+        try:
+            self._client(region, "data").images.delete(image_id)
+        except Exception as exc:  # noqa: BLE001
+            cause = "region not found" if isinstance(exc, RegionNotFound) else self._reason(exc)
+            raise BackendError(
+                f"{full}: Deletion of image {image_id} Failed. Cause: {cause}"
+            ) from None
+
+
+class _Deadline(Exception):
+    """The listing took longer than list_images_timeout."""
+
+
+class _Failed(Exception):
+    """An upload failure whose text is already the cause to report."""
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    """True if a timeout is anywhere in the exception chain (glanceclient rewraps them)."""
+    from keystoneauth1 import exceptions as ksa
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (ksa.ConnectTimeout, TimeoutError)):
+            return True
+        if "timed out" in str(current).lower():
+            return True
+        current = current.__cause__ or current.__context__
+    return False

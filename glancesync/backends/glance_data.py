@@ -1,0 +1,133 @@
+"""Image data for the real backend: where the bytes come from and how they are checked.
+
+BEHAVIOUR.md 6.4 (D4): the bytes of a master image come from ``<images_dir>/<id>`` when
+that file exists, else they are streamed from the master Glance API. Either way they
+flow through a :class:`HashingReader` straight into the region's upload request, so
+memory use does not grow with the image size and no temporary file is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from glancesync.backends.base import ImageSource, ProgressCallback
+
+CHUNK_SIZE = 1024 * 1024
+
+
+class SourceOpenError(Exception):
+    """The source could not be opened; ``upload`` reports it as "Cannot open the image".
+
+    It is raised by ``chunks()`` before the first chunk, so the message can name the
+    region being uploaded to, which only ``upload`` knows.
+    """
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class FileSource:
+    """A master image file of ``images_dir``, read in fixed-size chunks."""
+
+    def __init__(self, path: str, size: int, chunk_size: int = CHUNK_SIZE):
+        self.path, self.size, self.chunk_size = path, size, chunk_size
+
+    def chunks(self) -> Iterator[bytes]:
+        try:
+            handle = open(self.path, "rb")  # noqa: SIM115 - closed below, generator-scoped
+        except OSError as exc:
+            raise SourceOpenError(exc.strerror or str(exc)) from None
+        with handle:
+            while chunk := handle.read(self.chunk_size):
+                yield chunk
+
+
+class ApiSource:
+    """A master image streamed from the master region's Glance API.
+
+    ``client`` is called at read time so no connection is made before an upload needs
+    the data. glanceclient's data iterator is already chunked (1 MiB in 4.x).
+    """
+
+    def __init__(self, client: Callable[[], Any], image_id: str, size: int):
+        self.client, self.image_id, self.size = client, image_id, size
+
+    def chunks(self) -> Iterator[bytes]:
+        try:
+            body = self.client().images.data(self.image_id, do_checksum=False)
+            stream = iter(body or ())
+        except Exception as exc:  # noqa: BLE001 - any failure to open is the same error
+            raise SourceOpenError(describe(exc)) from None
+        yield from stream
+
+
+class HashingReader:
+    """A file-like view of ``source.chunks()`` that hashes and counts what is read.
+
+    glanceclient sends a file-like body by calling ``read(<chunk size>)`` until it gets b"".
+    ``failure`` keeps an exception raised by the source, because the HTTP stack may wrap
+    or replace it before it reaches the caller.
+    """
+
+    def __init__(
+        self, source: ImageSource, hash_algo: str = "", progress: ProgressCallback | None = None
+    ):
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.multihash = hashlib.new(hash_algo) if hash_algo else None
+        self.progress = progress
+        self.sent = 0
+        self.failure: BaseException | None = None
+        self._chunks = source.chunks()
+        self._buffer = memoryview(b"")
+
+    def open(self) -> None:
+        """Read the first chunk now, so an unreadable source fails before any image exists.
+
+        Raises :class:`SourceOpenError`.
+        """
+        self._buffer = memoryview(next(self._chunks, b""))
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._buffer:
+            self._buffer = memoryview(self._next_chunk())
+        if size is None or size < 0 or size >= len(self._buffer):
+            piece, self._buffer = self._buffer, memoryview(b"")
+        else:
+            piece, self._buffer = self._buffer[:size], self._buffer[size:]
+        return self._account(bytes(piece))
+
+    def _next_chunk(self) -> bytes:
+        try:
+            return next(self._chunks, b"")
+        except BaseException as exc:
+            self.failure = exc
+            raise
+
+    def _account(self, piece: bytes) -> bytes:
+        self.md5.update(piece)
+        if self.multihash is not None:
+            self.multihash.update(piece)
+        self.sent += len(piece)
+        if piece and self.progress is not None:
+            self.progress(len(piece))
+        return piece
+
+    def mismatch(self, checksum: str, hash_value: str) -> str | None:
+        """The mismatch reason of 6.4, or None when the bytes read are the expected ones."""
+        got = self.md5.hexdigest()
+        if checksum and got != checksum:
+            return f"checksum mismatch (expected {checksum}, got {got})"
+        if self.multihash is not None and hash_value:
+            got = self.multihash.hexdigest()
+            if got != hash_value:
+                return f"checksum mismatch (expected {hash_value}, got {got})"
+        return None
+
+
+def describe(exc: BaseException) -> str:
+    """One readable line for an exception: its text, or its class name when it has none."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
