@@ -1,0 +1,400 @@
+"""The Testbed: two Keystones and four Glance API servers on 127.0.0.1.
+
+Keystone ``keystone-1`` holds regions Spain2 (master), Trento and Lannion; a second,
+independent Keystone ``keystone-2`` holds Madrid.  Everything lives in ``workdir``,
+described by ``<workdir>/testbed.json`` so another process (CLI, tests) can use it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import grp
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from testbed import config, servers
+from testbed.errors import TestbedError
+from testbed.identity import KeystoneAdmin
+from testbed.servers import Server
+from testbed.venv import ensure_venv
+
+# keystone name -> its regions, the first being the one served next to it as master.
+TOPOLOGY: dict[str, list[str]] = {
+    "keystone-1": ["Spain2", "Trento", "Lannion"],
+    "keystone-2": ["Madrid"],
+}
+MASTER_REGION = "Spain2"
+SERVICE_PASSWORD = "glance-service-pw"
+STATE_FILE = "testbed.json"
+
+
+def _layout_hash() -> str:
+    """Hash of the code that shapes the servers: a running testbed from older code is redone."""
+    digest = hashlib.sha256()
+    for module in ("config.py", "core.py"):
+        digest.update((Path(__file__).parent / module).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _glance_name(region: str) -> str:
+    return f"glance-{region}"
+
+
+def _keystone_creds(name: str, url: str) -> dict[str, Any]:
+    """Fixed, documented credentials: this is a throw-away loopback testbed."""
+    suffix = name.rsplit("-", 1)[-1]
+    return {
+        "url": url,
+        "admin": {
+            "username": "admin",
+            "password": f"admin-pw-{suffix}",
+            "project_name": "admin",
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+        },
+        "demo": {
+            "username": "demo",
+            "password": f"demo-pw-{suffix}",
+            "project_name": "demo",
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+        },
+    }
+
+
+class Testbed:
+    """Start, inspect, fault-inject and stop the local OpenStack testbed."""
+
+    __test__ = False  # keep pytest from collecting this class
+
+    def __init__(self, workdir: str | os.PathLike[str], threads: int = 8) -> None:
+        self.workdir = Path(workdir).resolve()
+        self.threads = threads
+        self.info: dict[str, Any] = {}
+        self.servers: dict[str, Server] = {}
+        self.venv: Path | None = None
+        self._load()
+
+    # ---- state -----------------------------------------------------------------
+    @property
+    def state_file(self) -> Path:
+        return self.workdir / STATE_FILE
+
+    def _load(self) -> None:
+        if self.state_file.is_file():
+            self.info = json.loads(self.state_file.read_text())
+            self.servers = {n: Server.from_dict(s) for n, s in self.info["servers"].items()}
+            self.venv = Path(self.info["venv"])
+
+    def _save(self) -> None:
+        for name, server in self.servers.items():
+            self.info["servers"][name] = server.to_dict()
+        for region, data in self.info.get("regions", {}).items():
+            data["pid"] = self.servers[_glance_name(region)].pid
+        for name, data in self.info.get("keystones", {}).items():
+            data["pid"] = self.servers[name].pid
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.info, indent=2, sort_keys=True) + "\n")
+        tmp.replace(self.state_file)
+
+    def running(self) -> bool:
+        """True if every server process of the saved state is alive and answers."""
+        return bool(self.servers) and all(
+            servers.alive(s.pid) and servers.answers(s.url + "/") for s in self.servers.values()
+        )
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: {
+                "url": s.url,
+                "pid": s.pid,
+                "alive": servers.alive(s.pid),
+                "answers": servers.answers(s.url + "/", timeout=1.0),
+            }
+            for name, s in self.servers.items()
+        }
+
+    # ---- whole testbed ---------------------------------------------------------
+    def start(self, token_expiration: int = 3600) -> dict[str, Any]:
+        """Start everything (installing the venv if needed); reuse a matching running one."""
+        wanted = {"token_expiration": token_expiration, "layout": _layout_hash()}
+        if self.running() and all(self.info.get(k) == v for k, v in wanted.items()):
+            return self.info
+        if self.servers:
+            self.stop()
+        t0 = time.monotonic()
+        self.venv = ensure_venv()
+        timings = {"venv": time.monotonic() - t0}
+        self._wipe()
+        self._plan(token_expiration)
+        try:
+            for phase, step in (
+                ("setup_databases", self._setup_databases),
+                ("launch", self._launch_all),
+                ("fill_keystones", self._fill_keystones),
+            ):
+                t1 = time.monotonic()
+                step()
+                timings[phase] = time.monotonic() - t1
+        except BaseException:
+            self.stop()
+            raise
+        self.info["start_seconds"] = round(time.monotonic() - t0, 1)
+        self.info["start_timings"] = {k: round(v, 1) for k, v in timings.items()}
+        self._save()
+        return self.info
+
+    def stop(self) -> None:
+        """Stop every server (graceful, then SIGKILL); the workdir is kept for the logs."""
+        with ThreadPoolExecutor(len(self.servers) or 1) as pool:
+            list(pool.map(servers.stop, self.servers.values()))
+        if self.info:
+            self._save()
+
+    # ---- single servers (fault tests) -------------------------------------------
+    def _server(self, name: str) -> Server:
+        try:
+            return self.servers[name]
+        except KeyError:
+            raise TestbedError(f"unknown server {name!r}; known: {sorted(self.servers)}") from None
+
+    def stop_server(self, name: str) -> None:
+        servers.stop(self._server(name))
+        self._save()
+
+    def kill_server(self, name: str) -> None:
+        """SIGKILL a server (master and workers) without any grace."""
+        servers.kill(self._server(name))
+        self._save()
+
+    def freeze_server(self, name: str) -> None:
+        """SIGSTOP master and workers: connections hang instead of being refused."""
+        servers.freeze(self._server(name))
+
+    def thaw_server(self, name: str) -> None:
+        servers.freeze(self._server(name), frozen=False)
+
+    def start_server(self, name: str, timeout: float = 120.0) -> None:
+        """Start one server again with the same port and config; waits until it answers."""
+        server = self._server(name)
+        if servers.alive(server.pid):
+            return
+        assert self.venv is not None
+        servers.launch(server, self.venv)
+        self._save()
+        servers.wait_ready(server, timeout)
+
+    # ---- building blocks --------------------------------------------------------
+    def _wipe(self) -> None:
+        """Remove a previous run's files, keeping the workdir itself (may be a fixture)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for child in self.workdir.iterdir():
+            if child.is_dir() and child.name.startswith(("keystone-", "glance-", "logs")):
+                shutil.rmtree(child)
+            elif child.name.startswith("testbed."):
+                child.unlink()
+        self.servers = {}
+        self.info = {}
+
+    def _new_server(self, name: str, kind: str, used: set[int]) -> Server:
+        port = servers.free_port()
+        while port in used:
+            port = servers.free_port()
+        used.add(port)
+        return Server(
+            name=name,
+            kind=kind,
+            port=port,
+            conf_dir=str(self.workdir / name),
+            log=str(self.workdir / "logs" / f"{name}.log"),
+            threads=self.threads,
+        )
+
+    def _plan(self, token_expiration: int) -> None:
+        """Pick ports, write every config file and the skeleton of testbed.json."""
+        assert self.venv is not None
+        used: set[int] = set()
+        for ks, regions in TOPOLOGY.items():
+            self.servers[ks] = self._new_server(ks, "keystone", used)
+            for region in regions:
+                name = _glance_name(region)
+                self.servers[name] = self._new_server(name, "glance", used)
+        master_port = self.servers[_glance_name(MASTER_REGION)].port
+        keystones: dict[str, Any] = {}
+        regions_info: dict[str, Any] = {}
+        for ks, regions in TOPOLOGY.items():
+            ks_server = self.servers[ks]
+            config.keystone_conf(Path(ks_server.conf_dir), token_expiration)
+            keystones[ks] = _keystone_creds(ks, ks_server.url + "/v3")
+            keystones[ks].update(regions=regions, log=ks_server.log, pid=None)
+            for region in regions:
+                gl = self.servers[_glance_name(region)]
+                config.glance_conf(
+                    Path(gl.conf_dir),
+                    venv=self.venv,
+                    port=gl.port,
+                    keystone_url=ks_server.url,
+                    service_password=SERVICE_PASSWORD,
+                    identity_region=regions[0],
+                    master_port=master_port,
+                )
+                regions_info[region] = {
+                    "keystone": ks,
+                    "glance_url": gl.url,
+                    "server": gl.name,
+                    "master": region == MASTER_REGION,
+                    "log": gl.log,
+                    "pid": None,
+                }
+        self.info = {
+            "workdir": str(self.workdir),
+            "venv": str(self.venv),
+            "token_expiration": token_expiration,
+            "layout": _layout_hash(),
+            "master_region": MASTER_REGION,
+            "keystones": keystones,
+            "regions": regions_info,
+            "logs": {n: s.log for n, s in self.servers.items()},
+            "servers": {},
+        }
+        self._save()
+
+    def _manage(self, server: Server, args: list[str]) -> None:
+        """Run keystone-manage / glance-manage for one server, logging to its setup log."""
+        assert self.venv is not None
+        tool = "keystone-manage" if server.kind == "keystone" else "glance-manage"
+        conf = Path(server.conf_dir) / (
+            "keystone.conf" if server.kind == "keystone" else "glance-api.conf"
+        )
+        cmd = [str(self.venv / "bin" / tool), "--config-file", str(conf), *args]
+        log = Path(server.log).with_suffix(".setup.log")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            out.write(f"\n$ {' '.join(cmd)}\n".encode())
+            out.flush()
+            rc = subprocess.run(
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=servers.server_env(server),
+                cwd=server.conf_dir,
+            ).returncode
+        if rc != 0:
+            raise TestbedError(
+                f"{server.name}: {tool} {args[0]} failed (exit {rc}); "
+                f"last lines of {log}:\n{servers.log_tail(str(log))}"
+            )
+
+    def _setup_keystone(self, name: str) -> None:
+        server = self.servers[name]
+        creds = self.info["keystones"][name]
+        owner = [
+            "--keystone-user",
+            getpass.getuser(),
+            "--keystone-group",
+            grp.getgrgid(os.getgid()).gr_name,
+        ]
+        # The key folders do not need the database: the three steps run side by side.
+        with ThreadPoolExecutor(3) as pool:
+            steps = [["db_sync"], ["fernet_setup", *owner], ["credential_setup", *owner]]
+            for job in [pool.submit(self._manage, server, args) for args in steps]:
+                job.result()
+        self._manage(
+            server,
+            [
+                "bootstrap",
+                "--bootstrap-username",
+                creds["admin"]["username"],
+                "--bootstrap-password",
+                creds["admin"]["password"],
+                "--bootstrap-project-name",
+                creds["admin"]["project_name"],
+                "--bootstrap-role-name",
+                "admin",
+                "--bootstrap-service-name",
+                "keystone",
+                "--bootstrap-region-id",
+                TOPOLOGY[name][0],
+                "--bootstrap-public-url",
+                creds["url"],
+            ],
+        )
+
+    def _setup_databases(self) -> None:
+        """keystone-manage bootstrap and glance-manage db_sync, all in parallel."""
+        jobs = []
+        with ThreadPoolExecutor(len(self.servers)) as pool:
+            for name, server in self.servers.items():
+                if server.kind == "keystone":
+                    jobs.append(pool.submit(self._setup_keystone, name))
+                else:
+                    jobs.append(pool.submit(self._manage, server, ["db_sync"]))
+            for job in jobs:
+                job.result()
+
+    def _launch_all(self) -> None:
+        assert self.venv is not None
+        for server in self.servers.values():
+            servers.launch(server, self.venv)
+        self._save()
+        with ThreadPoolExecutor(len(self.servers)) as pool:
+            for job in [pool.submit(servers.wait_ready, s) for s in self.servers.values()]:
+                job.result()
+
+    def _fill_keystones(self) -> None:
+        """Fill both Keystones side by side."""
+        with ThreadPoolExecutor(len(TOPOLOGY)) as pool:
+            for job in [pool.submit(self._fill_keystone, name) for name in TOPOLOGY]:
+                job.result()
+
+    def _fill_keystone(self, name: str) -> None:
+        """Image service, per-region endpoints, glance service user and the demo user."""
+        regions = TOPOLOGY[name]
+        creds = self.info["keystones"][name]
+        admin = KeystoneAdmin(
+            creds["url"],
+            creds["admin"]["username"],
+            creds["admin"]["password"],
+            creds["admin"]["project_name"],
+        )
+        creds["admin_project_id"] = admin.project_id
+        creds["admin"]["project_id"] = admin.project_id
+        service_project = admin.create_project("service")
+        admin.create_user("glance", SERVICE_PASSWORD, service_project, ["admin", "service"])
+        demo_project = admin.create_project(creds["demo"]["project_name"])
+        admin.create_user(
+            creds["demo"]["username"], creds["demo"]["password"], demo_project, ["member"]
+        )
+        creds["demo"]["project_id"] = demo_project
+        image_service = admin.create_image_service()
+        for region in regions:
+            url = self.servers[_glance_name(region)].url
+            admin.add_image_endpoint(image_service, region, url)
+        for region in regions:
+            self._check_glance(admin.token, self.servers[_glance_name(region)])
+
+    def _check_glance(self, token: str, server: Server) -> None:
+        """An authenticated image list: proves Glance can validate tokens at its Keystone.
+
+        It also warms the server up (policies, auth middleware), so the first real
+        request of a test is not the slow one.
+        """
+        req = urllib.request.Request(server.url + "/v2/images", headers={"X-Auth-Token": token})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                resp.read()
+        except (urllib.error.HTTPError, OSError) as exc:
+            raise TestbedError(
+                f"{server.name} answers but an authenticated GET /v2/images failed ({exc}); "
+                f"last lines of {server.log}:\n{servers.log_tail(server.log)}"
+            ) from None
