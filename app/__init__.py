@@ -1,0 +1,109 @@
+"""The GlanceSync REST service (BEHAVIOUR.md 10 and 11): the Flask application factory.
+
+``create_app`` reads the server settings, configures logging and the database, and wires
+the token validator, the core library access, the task runner and the routes. Tests pass
+``test_config`` (e.g. a fake ``TOKEN_VALIDATOR`` or a database URL) and ``environ``.
+"""
+
+from __future__ import annotations
+
+import logging.config
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask_migrate import Migrate
+
+from app.auth import KeystoneValidator, init_auth
+from app.errors import register_error_handlers
+from app.models import Task, db
+from app.regions import REFRESH_SECONDS, init_core
+from app.routes import bp
+from app.settings import (
+    SettingsError,
+    database_url,
+    flask_config_file,
+    load_settings,
+    psycopg_url,
+)
+from app.tasks import init_tasks, recover_at_start
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+migrate = Migrate()
+
+DEFAULTS: dict[str, Any] = {
+    "SYNC_WORKERS": 4,  # background syncs at the same time in one server process
+    "HEARTBEAT_INTERVAL": 10.0,
+    "DEAD_AFTER": 60.0,
+    "REGIONS_REFRESH": REFRESH_SECONDS,
+    "CORE_CONFIG_FILE": None,  # None: GLANCESYNC_CONFIG, else /etc/glancesync.conf
+    "CONFIGURE_LOGGING": True,
+    "RECOVER_ON_START": True,
+    "TOKEN_VALIDATOR": None,  # None: Keystone with the [openstack] credentials
+    "MIGRATIONS_DIR": MIGRATIONS_DIR,
+}
+
+
+def create_app(
+    test_config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Flask:
+    """Build the service; raises SettingsError (printed by manage.py) on a bad setting."""
+    environ = os.environ if environ is None else environ
+    test_config = dict(test_config or {})
+    settings = load_settings(environ)
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(DEFAULTS)
+    app.config["REQUIRED_ROLES"] = settings.openstack.required_roles
+    flask_file = flask_config_file(environ)
+    if flask_file:
+        app.config.from_pyfile(flask_file)
+    flask_uri = app.config.get("SQLALCHEMY_DATABASE_URI")
+    app.config.update(test_config)
+    app.config["SETTINGS"] = settings
+    app.config["RUNNING_FROM"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    explicit = test_config.get("SQLALCHEMY_DATABASE_URI")
+    url = (
+        psycopg_url(explicit)
+        if explicit
+        else database_url(settings, environ, flask_uri, app.instance_path)
+    )
+    configure_database(app, url)
+    if app.config["CONFIGURE_LOGGING"]:
+        configure_logging(settings.logging_file)
+    app.json.sort_keys = False  # keys in the order of the spec
+    register_error_handlers(app)
+    init_auth(app, app.config["TOKEN_VALIDATOR"] or KeystoneValidator(settings.openstack))
+    init_core(app)
+    init_tasks(app)
+    app.register_blueprint(bp)
+    app.shell_context_processor(lambda: {"db": db, "Task": Task})
+    if app.config["RECOVER_ON_START"]:
+        recover_at_start(app)
+    return app
+
+
+def configure_database(app: Flask, url: str) -> None:
+    """Database URL of 11.3 (a test URL wins), engine options, Flask-Migrate."""
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if url.startswith("sqlite"):
+        # Several processes may write the same file: wait for the lock instead of failing.
+        options.setdefault("connect_args", {"timeout": 30})
+    else:
+        options.setdefault("pool_pre_ping", True)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    db.init_app(app)
+    migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIR"], render_as_batch=True)
+
+
+def configure_logging(path: str) -> None:
+    """fiware-glancesync-logging.cfg (11.4); a broken file is a settings error."""
+    try:
+        logging.config.fileConfig(path, disable_existing_loggers=False)
+    except Exception as exc:  # fileConfig raises KeyError, ValueError, OSError...
+        raise SettingsError(
+            f"ERROR: Cannot configure logging from {path}: {type(exc).__name__}: {exc}"
+        ) from None

@@ -1,0 +1,180 @@
+"""X-Auth-Token validation against Keystone v3 (BEHAVIOUR.md 10.2).
+
+Validation runs as a before-request hook *after* routing, so unknown paths answer 404/405
+before any token is looked at. The Keystone call sits behind the small ``TokenValidator``
+interface so tests can plug in a fake; ``TokenCache`` wraps any validator and makes sure a
+token is validated once per process until it expires.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from cachetools import TLRUCache
+from flask import Flask, current_app, g, request
+
+from app.errors import ApiError
+from app.settings import OpenStackSettings
+
+TOKEN_HEADER = "X-Auth-Token"
+CACHE_SIZE = 10_000
+EXTENSION = "glancesync.auth"
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What the service needs from a valid token: who, with which roles, until when."""
+
+    user: str
+    roles: frozenset[str]
+    expires_at: float  # POSIX timestamp
+
+
+class KeystoneUnavailable(Exception):
+    """Keystone cannot be reached or rejects the service's own credentials (503)."""
+
+
+class TokenValidator(Protocol):
+    def validate(self, token: str) -> TokenInfo | None:
+        """The token's info, None when invalid or expired; KeystoneUnavailable on failure."""
+
+
+class KeystoneValidator:
+    """Validates tokens with the service's admin session (never with request credentials)."""
+
+    def __init__(self, settings: OpenStackSettings, timeout: float = 10.0) -> None:
+        self.settings = settings
+        self.timeout = timeout
+        self._client = None
+        self._lock = threading.Lock()
+
+    def _keystone(self):
+        """One keystoneclient per process, built on first use (after a gunicorn fork)."""
+        with self._lock:
+            if self._client is None:
+                from keystoneauth1 import session
+                from keystoneauth1.identity import v3
+                from keystoneclient.v3 import client
+
+                s = self.settings
+                project = (
+                    {"project_id": s.tenant_id}
+                    if s.tenant_id
+                    else {
+                        "project_name": s.tenant_name,
+                        "project_domain_name": s.project_domain_name,
+                    }
+                )
+                auth = v3.Password(
+                    auth_url=s.keystone_url,
+                    username=s.user,
+                    password=s.password,
+                    user_domain_name=s.user_domain_name,
+                    **project,
+                )
+                sess = session.Session(auth=auth, timeout=self.timeout)
+                self._client = client.Client(
+                    session=sess, endpoint_override=s.keystone_url, interface="public"
+                )
+            return self._client
+
+    def validate(self, token: str) -> TokenInfo | None:
+        from keystoneauth1 import exceptions as ks
+
+        try:
+            access = self._keystone().tokens.validate(token, include_catalog=False)
+        except ks.NotFound:
+            return None
+        except (ks.Unauthorized, ks.Forbidden):
+            raise KeystoneUnavailable("Keystone rejected the service's own credentials") from None
+        except (ks.ConnectionError, ks.DiscoveryFailure, ks.HttpError) as exc:
+            raise KeystoneUnavailable(
+                f"Keystone cannot be reached ({type(exc).__name__})"
+            ) from None
+        expires: datetime = access.expires
+        return TokenInfo(
+            user=access.username or "",
+            roles=frozenset(access.role_names or ()),
+            expires_at=expires.timestamp(),
+        )
+
+
+class TokenCache:
+    """Valid tokens until their expiry, LRU-bounded; rejected tokens are never kept.
+
+    Concurrent first requests with the same token wait for one validation instead of
+    each calling Keystone.
+    """
+
+    def __init__(self, validator: TokenValidator, maxsize: int = CACHE_SIZE, timer=time.time):
+        self.validator = validator
+        self._cache: TLRUCache = TLRUCache(
+            maxsize, ttu=lambda _key, info, _now: info.expires_at, timer=timer
+        )
+        self._timer = timer
+        self._lock = threading.Lock()
+        self._pending: dict[str, threading.Lock] = {}
+
+    def _cached(self, token: str) -> TokenInfo | None:
+        with self._lock:
+            return self._cache.get(token)
+
+    def validate(self, token: str) -> TokenInfo | None:
+        info = self._cached(token)
+        if info is not None:
+            return info
+        with self._lock:
+            token_lock = self._pending.setdefault(token, threading.Lock())
+        with token_lock:
+            try:
+                info = self._cached(token)
+                if info is None:
+                    info = self.validator.validate(token)
+                    if info is not None and info.expires_at > self._timer():
+                        with self._lock:
+                            self._cache[token] = info
+                    elif info is not None:
+                        info = None
+                return info
+            finally:
+                with self._lock:
+                    self._pending.pop(token, None)
+
+
+def authenticate(cache: TokenCache, required_roles: tuple[str, ...]) -> TokenInfo:
+    """The caller's token info, or the 401/403/503 of 10.1."""
+    token = request.headers.get(TOKEN_HEADER, "").strip()
+    if not token:
+        raise ApiError(401)
+    try:
+        info = cache.validate(token)
+    except KeystoneUnavailable as exc:
+        raise ApiError(503, str(exc)) from None
+    if info is None:
+        raise ApiError(401)
+    if required_roles and not info.roles.intersection(required_roles):
+        raise ApiError(403, "The token needs one of these roles: " + ", ".join(required_roles))
+    return info
+
+
+PUBLIC_ENDPOINTS = {"api.info", "api.openapi", "static"}
+
+
+def check_request() -> None:
+    """Before-request hook: routing errors first, then the token (10.1 check order)."""
+    if request.routing_exception is not None:
+        raise request.routing_exception
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    cache: TokenCache = current_app.extensions[EXTENSION]
+    g.token_info = authenticate(cache, current_app.config["REQUIRED_ROLES"])
+
+
+def init_auth(app: Flask, validator: TokenValidator) -> None:
+    size = app.config.get("TOKEN_CACHE_SIZE", CACHE_SIZE)
+    app.extensions[EXTENSION] = TokenCache(validator, size)
+    app.before_request(check_request)

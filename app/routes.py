@@ -1,0 +1,154 @@
+"""The routes of BEHAVIOUR.md 10.4: the ``/v1`` API and the compatibility ``/regions`` routes.
+
+Authentication has already run (before-request hook) when a view starts; each view then
+checks the region (410) before the resource (404/409), the order of 10.1.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from urllib.parse import quote
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy import delete, select
+
+from app.errors import ApiError
+from app.models import SYNCING, Task, db
+from app.regions import core
+from app.tasks import start_sync
+from glancesync.errors import BackendError
+
+bp = Blueprint("api", __name__)
+OPENAPI_FILE = Path(__file__).with_name("openapi.json")
+
+
+@cache
+def openapi_document() -> dict:
+    with OPENAPI_FILE.open(encoding="utf-8") as stream:
+        return json.load(stream)
+
+
+@bp.get("/")
+def info() -> Response:
+    s = current_app.config["SETTINGS"]
+    return jsonify(
+        {
+            "id": f"v{s.version}",
+            "owner": s.owner,
+            "status": s.status,
+            "version": s.version,
+            "updated": s.updated,
+            "runningfrom": current_app.config["RUNNING_FROM"],
+            "href": s.api_info_url,
+        }
+    )
+
+
+@bp.get("/v1/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())
+
+
+# -- images ------------------------------------------------------------------------------
+def image_statuses(region: str) -> Response:
+    full = core().resolve(region)
+    try:
+        images = core().glancesync().image_report(full)
+    except BackendError as exc:
+        raise ApiError(503, str(exc)) from None
+    name = request.args.get("image")
+    if name is not None:
+        images = [image for image in images if image["name"] == name]
+    return jsonify({"images": images})
+
+
+@bp.get("/v1/regions/<region>/images")
+def images(region: str) -> Response:
+    return image_statuses(region)
+
+
+# -- tasks -------------------------------------------------------------------------------
+def task_location(task: Task) -> str:
+    return f"/v1/regions/{quote(task.region, safe=':')}/tasks/{task.task_id}"
+
+
+def find_task(full: str, task_id: str) -> Task:
+    """A task of that region; a task of another region is as unknown as a missing one."""
+    task = db.session.scalars(
+        select(Task).where(Task.task_id == task_id, Task.region == full)
+    ).first()
+    if task is None:
+        raise ApiError(404)
+    return task
+
+
+def delete_task(full: str, task_id: str) -> None:
+    """Delete a finished task; 409 while it syncs, 404 when it is not there."""
+    task = find_task(full, task_id)
+    result = db.session.execute(delete(Task).where(Task.id == task.id, Task.status != SYNCING))
+    db.session.commit()
+    if not result.rowcount:
+        db.session.expire_all()
+        find_task(full, task_id)
+        raise ApiError(409)
+
+
+def empty(code: int) -> Response:
+    """No body; the JSON content type is kept so that every answer has the same one."""
+    return Response(status=code, mimetype="application/json")
+
+
+@bp.post("/v1/regions/<region>/tasks")
+def create_task(region: str) -> tuple[Response, int, dict]:
+    full = core().resolve(region)
+    task, created = start_sync(full, g.token_info.user)
+    return jsonify(task.to_dict()), 202 if created else 200, {"Location": task_location(task)}
+
+
+@bp.get("/v1/regions/<region>/tasks")
+def list_tasks(region: str) -> Response:
+    full = core().resolve(region)
+    tasks = db.session.scalars(
+        select(Task).where(Task.region == full).order_by(Task.created.desc(), Task.id.desc())
+    )
+    return jsonify({"tasks": [task.to_dict(with_images=False) for task in tasks]})
+
+
+@bp.get("/v1/regions/<region>/tasks/<task_id>")
+def get_task(region: str, task_id: str) -> Response:
+    return jsonify(find_task(core().resolve(region), task_id).to_dict())
+
+
+@bp.delete("/v1/regions/<region>/tasks/<task_id>")
+def remove_task(region: str, task_id: str) -> Response:
+    delete_task(core().resolve(region), task_id)
+    return empty(204)
+
+
+# -- compatibility routes of the published v1 (Apiary) spec -----------------------------
+def short(task: Task) -> Response:
+    return jsonify({"taskId": task.task_id, "status": task.status})
+
+
+@bp.get("/regions/<region>")
+def compat_images(region: str) -> Response:
+    return image_statuses(region)
+
+
+@bp.post("/regions/<region>")
+def compat_create_task(region: str) -> Response:
+    task, _ = start_sync(core().resolve(region), g.token_info.user)
+    return short(task)
+
+
+@bp.get("/regions/<region>/tasks/<task_id>")
+def compat_get_task(region: str, task_id: str) -> Response:
+    return short(find_task(core().resolve(region), task_id))
+
+
+@bp.delete("/regions/<region>/tasks/<task_id>")
+def compat_remove_task(region: str, task_id: str) -> Response:
+    delete_task(core().resolve(region), task_id)
+    return empty(200)

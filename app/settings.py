@@ -1,0 +1,220 @@
+"""The server's own configuration: fiware-glancesync.cfg and the environment (BEHAVIOUR.md 11).
+
+Everything the service reads from outside is gathered here once, so that a wrong setting
+stops the server at start with one clear message instead of failing a request later.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import glancesync
+
+FIWARE_DIR = "/etc/fiware.d"
+SETTINGS_NAME = "fiware-glancesync.cfg"
+LOGGING_NAME = "fiware-glancesync-logging.cfg"
+SETTINGS_VAR = "GLANCESYNC_SETTINGS_FILE"
+LOGGING_VAR = "GLANCESYNC_LOGGING_SETTINGS_FILE"
+DATABASE_PATH_VAR = "GLANCESYNCAPP_DATABASE_PATH"
+DATABASE_URL_VAR = "GLANCESYNCAPP_DATABASE_URL"
+FLASK_CONFIG_VAR = "GLANCESYNCAPP_CONFIG"
+DATABASE_FILE = "glancesyncapi.db"
+# Release date of this version: the default of [glancesync] UPDATED.
+RELEASE_DATE = "2026-11-24T00:00:00Z"
+
+MISSING_FILE = (
+    "ERROR: There is neither defined {var} environment variable\n"
+    "pointing to {name} nor {path}\n"
+    "file. Please correct at least one of them to execute the program."
+)
+
+
+class SettingsError(Exception):
+    """A server setting that stops the service; the message is printed as it is."""
+
+
+@dataclass(frozen=True)
+class OpenStackSettings:
+    """Keystone access of the service itself (token validation), never shown to clients."""
+
+    keystone_url: str
+    user: str
+    password: str = field(repr=False)
+    tenant_id: str = ""
+    tenant_name: str = ""
+    user_domain_name: str = "Default"
+    project_domain_name: str = "Default"
+    required_roles: tuple[str, ...] = ("admin",)
+
+
+@dataclass(frozen=True)
+class Settings:
+    settings_file: str
+    logging_file: str
+    openstack: OpenStackSettings
+    owner: str = "Telefonica I+D"
+    api_info_url: str = "http://docs.glancesync.apiary.io/#"
+    version: str = glancesync.__version__
+    status: str = "SUPPORTED"
+    updated: str = RELEASE_DATE
+    host: str = "0.0.0.0"
+    port: int = 8080
+    database_url: str = ""
+    workers: int = 5
+    pidfile: str = "tmp/processes.pid"
+    loglevel: str = "info"
+
+
+def locate(var: str, name: str, environ: Mapping[str, str], fiware_dir: str = FIWARE_DIR) -> str:
+    """The file named by ``var``, else ``<fiware_dir>/<name>``; the 11.2 message when neither."""
+    probed = os.path.join(fiware_dir, name)
+    path = environ.get(var, "")
+    if path:
+        if not os.path.isfile(path):
+            raise SettingsError(f"ERROR: {var} points to {path}, which is not a readable file.")
+        return path
+    if os.path.isfile(probed):
+        return probed
+    raise SettingsError(MISSING_FILE.format(var=var, name=name, path=probed))
+
+
+def keystone_v3_url(url: str) -> str:
+    """``/v2.0`` becomes ``/v3``; a URL without a version path gets ``/v3`` (11.1)."""
+    url = url.strip().rstrip("/")
+    if url.endswith("/v2.0"):
+        return url[: -len("/v2.0")] + "/v3"
+    if url.endswith("/v3"):
+        return url
+    return url + "/v3"
+
+
+class _Reader:
+    """Reads keys of the cfg file, naming the file, section and key in every error."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.parser = configparser.ConfigParser(interpolation=None)
+        try:
+            with open(path, encoding="utf-8") as stream:
+                self.parser.read_file(stream)
+        except (OSError, UnicodeDecodeError, configparser.Error) as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            raise SettingsError(f"ERROR: Cannot read the settings file {path}: {reason}") from None
+
+    def get(self, section: str, key: str, default: str | None = None) -> str:
+        if self.parser.has_option(section, key):
+            value = self.parser.get(section, key).strip()
+            if value:
+                return value
+        if default is None:
+            raise SettingsError(
+                f"ERROR: Missing required key {key} in section [{section}] of {self.path}"
+            )
+        return default
+
+    def get_int(self, section: str, key: str, default: int) -> int:
+        value = self.get(section, key, str(default))
+        try:
+            return int(value)
+        except ValueError:
+            raise SettingsError(
+                f"ERROR: Key {key} in section [{section}] of {self.path} must be an integer, "
+                f"not {value!r}"
+            ) from None
+
+
+def _openstack(reader: _Reader) -> OpenStackSettings:
+    section = "openstack"
+    tenant_id = reader.get(section, "ADM_TENANT_ID", "")
+    tenant_name = reader.get(section, "ADM_TENANT_NAME", "")
+    if not tenant_id and not tenant_name:
+        raise SettingsError(
+            f"ERROR: Missing required key ADM_TENANT_ID or ADM_TENANT_NAME in section "
+            f"[{section}] of {reader.path}"
+        )
+    roles = reader.get(section, "REQUIRED_ROLES", "admin")
+    return OpenStackSettings(
+        keystone_url=keystone_v3_url(reader.get(section, "KEYSTONE_URL")),
+        user=reader.get(section, "ADM_USER"),
+        password=reader.get(section, "ADM_PASS"),
+        tenant_id=tenant_id,
+        tenant_name=tenant_name,
+        user_domain_name=reader.get(section, "USER_DOMAIN_NAME", "Default"),
+        project_domain_name=reader.get(section, "PROJECT_DOMAIN_NAME", "Default"),
+        required_roles=tuple(r.strip() for r in roles.split(",") if r.strip()),
+    )
+
+
+def read_settings(settings_file: str, logging_file: str) -> Settings:
+    """Parse fiware-glancesync.cfg; old keys and sections are accepted and ignored."""
+    reader = _Reader(settings_file)
+    openstack = _openstack(reader)
+    return Settings(
+        settings_file=settings_file,
+        logging_file=logging_file,
+        openstack=openstack,
+        owner=reader.get("glancesync", "OWNER", Settings.owner),
+        api_info_url=reader.get("glancesync", "API_INFO_URL", Settings.api_info_url),
+        version=reader.get("glancesync", "VERSION", Settings.version),
+        status=reader.get("glancesync", "STATUS", Settings.status),
+        updated=reader.get("glancesync", "UPDATED", Settings.updated),
+        host=reader.get("glancesync", "HOST", Settings.host),
+        port=reader.get_int("glancesync", "PORT", Settings.port),
+        database_url=reader.get("database", "URL", ""),
+        workers=reader.get_int("gunicorn", "WORKERS", Settings.workers),
+        pidfile=reader.get("gunicorn", "PIDFILE", Settings.pidfile),
+        loglevel=reader.get("gunicorn", "LOGLEVEL", Settings.loglevel),
+    )
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, fiware_dir: str = FIWARE_DIR
+) -> Settings:
+    """Locate both files (settings first, as the old server did) and read the settings."""
+    environ = os.environ if environ is None else environ
+    settings_file = locate(SETTINGS_VAR, SETTINGS_NAME, environ, fiware_dir)
+    logging_file = locate(LOGGING_VAR, LOGGING_NAME, environ, fiware_dir)
+    return read_settings(settings_file, logging_file)
+
+
+def flask_config_file(environ: Mapping[str, str]) -> str | None:
+    """The optional Python config file of GLANCESYNCAPP_CONFIG (a folder means its config.py)."""
+    value = environ.get(FLASK_CONFIG_VAR, "")
+    if not value:
+        return None
+    path = os.path.join(value, "config.py") if os.path.isdir(value) else value
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise SettingsError(
+            f"ERROR: {FLASK_CONFIG_VAR} points to {path}, which does not exist or cannot be read."
+        )
+    return path
+
+
+def database_url(
+    settings: Settings, environ: Mapping[str, str], flask_uri: str | None, instance_path: str
+) -> str:
+    """The SQLAlchemy URL in the order of 11.3, with PostgreSQL mapped to psycopg 3."""
+    url = (
+        environ.get(DATABASE_URL_VAR, "")
+        or settings.database_url
+        or flask_uri
+        or _sqlite_url(environ.get(DATABASE_PATH_VAR, "") or instance_path)
+    )
+    return psycopg_url(url)
+
+
+def _sqlite_url(folder: str) -> str:
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return "sqlite:///" + os.path.join(os.path.abspath(folder), DATABASE_FILE)
+
+
+def psycopg_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` use psycopg 3 (psycopg2 is not a dependency)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

@@ -1,0 +1,282 @@
+"""Background syncs: the bounded worker pool, the heartbeat and the recovery of dead tasks.
+
+A task records its worker (``host:pid``) and a heartbeat refreshed every few seconds while
+it runs; this is what lets any process tell a task that is really running somewhere from
+one left ``syncing`` by a server that was stopped or killed (BEHAVIOUR.md 10.7).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+from flask import Flask, current_app
+from sqlalchemy import inspect, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.errors import ApiError
+from app.models import FAILED, SYNCED, SYNCING, Task, db, utcnow
+from app.regions import core
+
+log = logging.getLogger("GlanceSync-API")
+EXTENSION = "glancesync.tasks"
+INTERRUPTED = "Sync interrupted: the server process running it stopped"
+CREATE_ATTEMPTS = 5
+
+
+def this_worker() -> str:
+    """``host:pid`` of the calling process (computed each time: gunicorn forks)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class TaskRunner:
+    """Runs syncs in a bounded thread pool and keeps the heartbeat of the tasks it owns."""
+
+    def __init__(
+        self, app: Flask, max_workers: int, heartbeat_interval: float, dead_after: float
+    ) -> None:
+        self.app = app
+        self.heartbeat_interval = heartbeat_interval
+        self.dead_after = timedelta(seconds=dead_after)
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="sync")
+        self._owned: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._beater: threading.Thread | None = None
+
+    # -- ownership -----------------------------------------------------------------------
+    # Tasks run by any runner of this process (there may be several apps in one process):
+    # a task of this pid that is not in this set has no thread working on it.
+    _process_owned: set[str] = set()
+    _process_lock = threading.Lock()
+
+    def reserve(self, task_id: str) -> None:
+        """Claim a task before it is committed, so this process never takes it for dead;
+        from now on this runner keeps its heartbeat."""
+        with self._process_lock:
+            self._owned.add(task_id)
+            self._process_owned.add(task_id)
+        self._ensure_heartbeat()
+
+    def release(self, task_id: str) -> None:
+        with self._process_lock:
+            self._owned.discard(task_id)
+            self._process_owned.discard(task_id)
+
+    def owned(self) -> list[str]:
+        """The tasks of this runner (the ones it keeps the heartbeat of)."""
+        with self._process_lock:
+            return sorted(self._owned)
+
+    @classmethod
+    def owned_by_process(cls, task_id: str) -> bool:
+        with cls._process_lock:
+            return task_id in cls._process_owned
+
+    def is_dead(self, task: Task, now: datetime) -> bool:
+        """Stale heartbeat, or a worker of this host that no longer runs it."""
+        if now - task.heartbeat > self.dead_after:
+            return True
+        host, _, pid_text = task.worker.rpartition(":")
+        if host != socket.gethostname() or not pid_text.isdigit():
+            return False
+        pid = int(pid_text)
+        if pid == os.getpid():
+            return not self.owned_by_process(task.task_id)
+        return not pid_alive(pid)
+
+    # -- running -------------------------------------------------------------------------
+    def launch(self, task_id: str, region: str) -> None:
+        """Queue the sync; the answer to the POST does not wait for it."""
+        self._pool.submit(self._run, task_id, region)
+
+    def _run(self, task_id: str, region: str) -> None:
+        with self.app.app_context():
+            try:
+                status, message, images = self._sync(region)
+            except Exception as exc:  # every failure must end the task, never leave it syncing
+                log.exception("Sync task %s of region %s failed", task_id, region)
+                status, message, images = FAILED, str(exc) or type(exc).__name__, []
+            try:
+                finish(task_id, status, message, images)
+            finally:
+                self.release(task_id)
+                db.session.remove()
+
+    @staticmethod
+    def _sync(region: str) -> tuple[str, str | None, list[dict]]:
+        try:
+            gs = core().glancesync()
+        except ApiError as exc:
+            return FAILED, exc.description, []
+        result = gs.sync_region(region).to_dict()
+        if result["failed"]:
+            return FAILED, result["error"], result["images"]
+        return SYNCED, result["summary"], result["images"]
+
+    # -- heartbeat -----------------------------------------------------------------------
+    def _ensure_heartbeat(self) -> None:
+        with self._lock:
+            if self._beater is None or not self._beater.is_alive():
+                self._beater = threading.Thread(
+                    target=self._beat_loop, name="sync-heartbeat", daemon=True
+                )
+                self._beater.start()
+
+    def _beat_loop(self) -> None:
+        while not self._stop.wait(self.heartbeat_interval):
+            try:
+                self.beat()
+            except Exception:  # a database hiccup must not stop later heartbeats
+                log.exception("Heartbeat update failed")
+
+    def beat(self) -> None:
+        """Refresh the heartbeat of every syncing task this process owns."""
+        owned = self.owned()
+        if not owned:
+            return
+        with self.app.app_context():
+            db.session.execute(
+                update(Task)
+                .where(Task.task_id.in_(owned), Task.status == SYNCING)
+                .values(heartbeat=utcnow())
+            )
+            db.session.commit()
+            db.session.remove()
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._stop.set()
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        for task_id in self.owned():
+            self.release(task_id)
+
+
+def finish(task_id: str, status: str, message: str | None, images: list[dict]) -> None:
+    now = utcnow()
+    db.session.execute(
+        update(Task)
+        .where(Task.task_id == task_id)
+        .values(
+            status=status, message=message, images=json.dumps(images), updated=now, heartbeat=now
+        )
+    )
+    db.session.commit()
+
+
+def runner() -> TaskRunner:
+    return current_app.extensions[EXTENSION]
+
+
+def fail_if_dead(task: Task, now: datetime) -> bool:
+    """Mark a dead syncing task failed; the heartbeat condition spares one that just beat."""
+    if not runner().is_dead(task, now):
+        return False
+    result = db.session.execute(
+        update(Task)
+        .where(Task.id == task.id, Task.status == SYNCING, Task.heartbeat == task.heartbeat)
+        .values(status=FAILED, message=INTERRUPTED, updated=now)
+    )
+    db.session.commit()
+    if result.rowcount:
+        log.warning(
+            "Task %s of region %s marked failed: %s", task.task_id, task.region, INTERRUPTED
+        )
+    return bool(result.rowcount)
+
+
+def recover(region: str | None = None) -> int:
+    """Fail the dead syncing tasks (of one region, or all); returns how many."""
+    query = select(Task).where(Task.status == SYNCING)
+    if region is not None:
+        query = query.where(Task.region == region)
+    now = utcnow()
+    tasks = list(db.session.scalars(query))
+    return sum(fail_if_dead(task, now) for task in tasks)
+
+
+def syncing_task(region: str) -> Task | None:
+    db.session.expire_all()
+    return db.session.scalars(
+        select(Task).where(Task.region == region, Task.status == SYNCING)
+    ).first()
+
+
+def start_sync(region: str, user: str) -> tuple[Task, bool]:
+    """The region's live syncing task, or a new one started now (True when new).
+
+    The partial unique index decides races: the loser's insert fails and it answers with
+    the winner's task.
+    """
+    tasks = runner()
+    for _ in range(CREATE_ATTEMPTS):
+        existing = syncing_task(region)
+        if existing is not None and not fail_if_dead(existing, utcnow()):
+            return existing, False
+        now = utcnow()
+        task = Task(
+            task_id=str(uuid.uuid4()),
+            region=region,
+            status=SYNCING,
+            user_name=user,
+            created=now,
+            updated=now,
+            message=None,
+            images="[]",
+            worker=this_worker(),
+            heartbeat=now,
+        )
+        tasks.reserve(task.task_id)
+        db.session.add(task)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            tasks.release(task.task_id)
+            continue
+        tasks.launch(task.task_id, region)
+        return task, True
+    raise RuntimeError(f"could not create or find the syncing task of region {region}")
+
+
+def recover_at_start(app: Flask) -> None:
+    """Startup recovery; skipped while the schema does not exist yet (``db upgrade``)."""
+    with app.app_context():
+        try:
+            if not inspect(db.engine).has_table(Task.__tablename__):
+                return
+            count = recover()
+        except Exception:  # an unreachable database must not stop manage.py commands
+            log.exception("Recovery of interrupted tasks failed")
+            db.session.rollback()
+            return
+        finally:
+            db.session.remove()
+        if count:
+            log.warning("%d interrupted task(s) marked failed at start", count)
+
+
+def init_tasks(app: Flask) -> TaskRunner:
+    runner_ = TaskRunner(
+        app,
+        app.config["SYNC_WORKERS"],
+        app.config["HEARTBEAT_INTERVAL"],
+        app.config["DEAD_AFTER"],
+    )
+    app.extensions[EXTENSION] = runner_
+    return runner_

@@ -1,0 +1,129 @@
+#!/usr/bin/env python
+"""Run and manage the GlanceSync REST service (BEHAVIOUR.md 11.5).
+
+A plain click group (no Flask-Script): ``runserver``, ``gunicornserver``, ``db`` (the
+Flask-Migrate commands) and ``shell``. The application is built only by the command that
+needs it, so ``--help`` works without any configuration file; a settings error is printed
+as it is, without a traceback, with exit status 1.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask.cli import ScriptInfo, shell_command
+from flask_migrate import cli as migrate_cli
+
+from app import create_app
+from app.settings import Settings, SettingsError
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+def settings_of(info: ScriptInfo) -> Settings:
+    return info.load_app().config["SETTINGS"]
+
+
+@click.group(context_settings=CONTEXT)
+def cli() -> None:
+    """Manage the GlanceSync server: run it, migrate its database, open a shell."""
+
+
+RUNSERVER_HELP = "Runs the Flask development server i.e. app.run()"
+
+
+@cli.command("runserver", help=RUNSERVER_HELP, short_help=RUNSERVER_HELP)
+@click.option("-t", "--host", help="Address to bind (default: [glancesync] HOST).")
+@click.option("-p", "--port", type=int, help="Port to bind (default: [glancesync] PORT).")
+@click.option("-d", "--no-debug", is_flag=True, help="Run without the debug mode.")
+@click.option("-r", "--no-reload", is_flag=True, help="Run without the code reloader.")
+@click.option("--threaded", is_flag=True, help="Serve each request in its own thread.")
+@click.pass_obj
+def runserver(
+    info: ScriptInfo,
+    host: str | None,
+    port: int | None,
+    no_debug: bool,
+    no_reload: bool,
+    threaded: bool,
+) -> None:
+    app = info.load_app()
+    settings: Settings = app.config["SETTINGS"]
+    app.run(
+        host=host or settings.host,
+        port=port or settings.port,
+        debug=not no_debug,
+        use_reloader=not no_reload,
+        threaded=threaded,
+    )
+
+
+GUNICORN_HELP = "Run the GlanceSync server application within Gunicorn."
+
+
+@cli.command("gunicornserver", help=GUNICORN_HELP, short_help=GUNICORN_HELP)
+@click.option("-H", "--host", help="IP address or hostname of the Glancesync server.")
+@click.option("-p", "--port", type=int, help="Port in which the GlanceSync server is running")
+@click.option(
+    "-w",
+    "--workers",
+    type=int,
+    help="Number of concurrent workers to be launched, usually 2*core numbers+1.",
+)
+@click.pass_obj
+def gunicornserver(
+    info: ScriptInfo, host: str | None, port: int | None, workers: int | None
+) -> None:
+    # Read the settings here, in the arbiter, so that a bad file stops before any fork.
+    settings = settings_of(info)
+    from app.gunicorn import run_gunicorn
+
+    run_gunicorn(
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        pidfile=settings.pidfile,
+        loglevel=settings.loglevel,
+    )
+
+
+DB_HELP = "Perform database migrations"
+cli.add_command(
+    click.Group(
+        "db",
+        commands=migrate_cli.db.commands,
+        callback=migrate_cli.db.callback,
+        params=migrate_cli.db.params,
+        help=DB_HELP,
+        short_help=DB_HELP,
+        context_settings=CONTEXT,
+    )
+)
+
+SHELL_HELP = "Runs a Python shell inside Flask application context."
+cli.add_command(
+    click.Command(
+        "shell",
+        callback=shell_command.callback,
+        params=shell_command.params,
+        help=SHELL_HELP,
+        short_help=SHELL_HELP,
+        context_settings=CONTEXT,
+    )
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; the app finds ``migrations/`` next to this file whatever the working dir."""
+    info = ScriptInfo(create_app=create_app, set_debug_flag=False)
+    try:
+        cli.main(args=argv, prog_name="manage.py", obj=info, standalone_mode=True)
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""manage.py as operators run it (subprocesses, from another working directory):
+help texts of BEHAVIOUR.md 11.5, ``db upgrade``, settings errors, and both servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+MISSING_SETTINGS = (
+    "ERROR: There is neither defined GLANCESYNC_SETTINGS_FILE environment variable\n"
+    "pointing to fiware-glancesync.cfg nor /etc/fiware.d/fiware-glancesync.cfg\n"
+    "file. Please correct at least one of them to execute the program.\n"
+)
+MISSING_LOGGING = (
+    "ERROR: There is neither defined GLANCESYNC_LOGGING_SETTINGS_FILE environment variable\n"
+    "pointing to fiware-glancesync-logging.cfg nor "
+    "/etc/fiware.d/fiware-glancesync-logging.cfg\n"
+    "file. Please correct at least one of them to execute the program.\n"
+)
+SERVER_VARS = (
+    "GLANCESYNC_SETTINGS_FILE",
+    "GLANCESYNC_LOGGING_SETTINGS_FILE",
+    "GLANCESYNCAPP_DATABASE_URL",
+    "GLANCESYNCAPP_DATABASE_PATH",
+    "GLANCESYNCAPP_CONFIG",
+)
+
+
+def manage(
+    repo_root: Path, cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if k not in SERVER_VARS}
+    environ.update(env or {})
+    return subprocess.run(
+        [sys.executable, str(repo_root / "manage.py"), *args],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_fiware_dir() -> None:
+    if os.path.exists("/etc/fiware.d/fiware-glancesync.cfg"):
+        pytest.fail("/etc/fiware.d/fiware-glancesync.cfg exists: these tests need it absent")
+
+
+def test_help_lists_the_commands(repo_root, tmp_path):
+    result = manage(repo_root, tmp_path, "--help")
+    assert result.returncode == 0, result.stderr
+    commands = result.stdout.split("Commands:\n", 1)[1]
+    lines = [line.split(None, 1) for line in commands.splitlines() if line.strip()]
+    assert dict(lines) == {
+        "db": "Perform database migrations",
+        "gunicornserver": "Run the GlanceSync server application within Gunicorn.",
+        "runserver": "Runs the Flask development server i.e. app.run()",
+        "shell": "Runs a Python shell inside Flask application context.",
+    }
+
+
+def test_command_help_texts(repo_root, tmp_path):
+    run = manage(repo_root, tmp_path, "runserver", "--help").stdout
+    for option in ("-t, --host", "-p, --port", "-d, --no-debug", "-r, --no-reload", "--threaded"):
+        assert option in run
+    gun = manage(repo_root, tmp_path, "gunicornserver", "--help").stdout
+    flat = " ".join(gun.split())
+    assert "-H, --host TEXT IP address or hostname of the Glancesync server." in flat
+    assert "-p, --port INTEGER Port in which the GlanceSync server is running" in flat
+    assert (
+        "-w, --workers INTEGER Number of concurrent workers to be launched, usually "
+        "2*core numbers+1."
+    ) in flat
+    db = manage(repo_root, tmp_path, "db", "--help").stdout
+    for command in (
+        "upgrade",
+        "downgrade",
+        "current",
+        "history",
+        "migrate",
+        "revision",
+        "stamp",
+        "show",
+        "heads",
+        "branches",
+        "merge",
+        "edit",
+        "init",
+    ):
+        assert f"  {command} " in db
+    shell = manage(repo_root, tmp_path, "shell", "--help").stdout
+    assert "Runs a Python shell inside Flask application context." in shell
+
+
+def test_db_upgrade_from_another_directory(repo_root, tmp_path, server_files):
+    db_file = tmp_path / "api.db"
+    env = {**server_files, "GLANCESYNCAPP_DATABASE_URL": f"sqlite:///{db_file}"}
+    result = manage(repo_root, tmp_path, "db", "upgrade", env=env)
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(db_file) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"task", "alembic_version", "ix_task_one_syncing_per_region"} <= tables
+    current = manage(repo_root, tmp_path, "db", "current", env=env)
+    assert "(head)" in current.stdout + current.stderr
+
+
+def test_default_sqlite_file_in_database_path(repo_root, tmp_path, server_files):
+    env = {**server_files, "GLANCESYNCAPP_DATABASE_PATH": str(tmp_path / "data")}
+    result = manage(repo_root, tmp_path, "db", "upgrade", env=env)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "data" / "glancesyncapi.db").is_file()
+
+
+def test_missing_settings_files(repo_root, tmp_path, server_files):
+    result = manage(repo_root, tmp_path, "db", "upgrade")
+    assert result.returncode != 0
+    assert result.stderr == MISSING_SETTINGS
+    only_settings = {"GLANCESYNC_SETTINGS_FILE": server_files["GLANCESYNC_SETTINGS_FILE"]}
+    result = manage(repo_root, tmp_path, "runserver", env=only_settings)
+    assert result.returncode != 0
+    assert result.stderr == MISSING_LOGGING
+
+
+def test_missing_required_key(repo_root, tmp_path, server_files):
+    settings = tmp_path / "fiware-glancesync.cfg"
+    settings.write_text(
+        "[openstack]\nKEYSTONE_URL = http://k:5000\nADM_USER = u\nADM_PASS = pw-secret\n"
+    )
+    env = {**server_files, "GLANCESYNC_SETTINGS_FILE": str(settings)}
+    result = manage(repo_root, tmp_path, "gunicornserver", env=env)
+    assert result.returncode != 0
+    assert result.stderr == (
+        "ERROR: Missing required key ADM_TENANT_ID or ADM_TENANT_NAME in section [openstack] "
+        f"of {settings}\n"
+    )
+    assert "Traceback" not in result.stderr and "pw-secret" not in result.stderr
+
+
+def test_unreadable_flask_config(repo_root, tmp_path, server_files):
+    env = {**server_files, "GLANCESYNCAPP_CONFIG": str(tmp_path / "nope.py")}
+    result = manage(repo_root, tmp_path, "db", "current", env=env)
+    assert result.returncode != 0
+    assert result.stderr.startswith("ERROR: GLANCESYNCAPP_CONFIG points to")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_info(port: int, process: subprocess.Popen, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {process.communicate()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                return json.load(response)
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("server did not answer")
+
+
+def serve(repo_root: Path, cwd: Path, env: dict[str, str], *args: str) -> subprocess.Popen:
+    environ = {k: v for k, v in os.environ.items() if k not in SERVER_VARS}
+    environ.update(env)
+    return subprocess.Popen(
+        [sys.executable, str(repo_root / "manage.py"), *args],
+        cwd=cwd,
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_for_children(pid: int, expected: int, timeout: float = 15) -> int:
+    """Gunicorn forks its workers one after the other: wait for all of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = len(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+        if found == expected or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["gunicornserver", "-H", "127.0.0.1", "-w", "2"],
+        ["runserver", "-t", "127.0.0.1", "-d", "-r"],
+    ],
+)
+def test_servers_answer(repo_root, tmp_path, server_files, command):
+    port = free_port()
+    env = {**server_files, "GLANCESYNCAPP_DATABASE_URL": f"sqlite:///{tmp_path}/s.db"}
+    process = serve(repo_root, tmp_path, env, *command, "-p", str(port))
+    try:
+        info = wait_for_info(port, process)
+        assert info["owner"] == "Test Owner"
+        if command[0] == "gunicornserver":
+            pid = int((tmp_path / "tmp" / "processes.pid").read_text())
+            assert pid == process.pid
+            assert wait_for_children(process.pid, 2) == 2
+    finally:
+        stop(process)

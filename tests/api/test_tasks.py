@@ -1,0 +1,233 @@
+"""One syncing task per region (enforced by the database), the heartbeat and the
+recovery of tasks whose worker died (BEHAVIOUR.md 10.7)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.models import FAILED, SYNCING, Task, db, utcnow
+from app.regions import Core
+from app.tasks import INTERRUPTED, TaskRunner, recover_at_start
+from tests.api.conftest import SERVICE_PASSWORD
+from tests.api.fakes import ADMIN, ADMIN2
+
+AUTH = {"X-Auth-Token": ADMIN}
+
+
+@pytest.fixture
+def hold_syncs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(TaskRunner, "launch", lambda self, task_id, region: None)
+
+
+def add_task(app, region: str, worker: str, age: float, status: str = SYNCING) -> str:
+    """Store a task as another (possibly dead) worker would have left it."""
+    task_id = str(uuid.uuid4())
+    beat = utcnow() - timedelta(seconds=age)
+    with app.app_context():
+        db.session.add(
+            Task(
+                task_id=task_id,
+                region=region,
+                status=status,
+                user_name="old",
+                created=beat,
+                updated=beat,
+                message=None,
+                images="[]",
+                worker=worker,
+                heartbeat=beat,
+            )
+        )
+        db.session.commit()
+        db.session.remove()
+    return task_id
+
+
+def stored(app, task_id: str) -> Task:
+    with app.app_context():
+        task = db.session.scalars(select(Task).where(Task.task_id == task_id)).one()
+        db.session.expunge(task)
+        db.session.remove()
+        return task
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+HOST = socket.gethostname()
+
+
+# -- the database rule ---------------------------------------------------------------------
+def test_the_database_refuses_a_second_syncing_task(app):
+    add_task(app, "Burgos", "elsewhere:1", 0)
+    add_task(app, "Burgos", "elsewhere:1", 0, status=FAILED)
+    with pytest.raises(IntegrityError):
+        add_task(app, "Burgos", "elsewhere:2", 0)
+
+
+def test_concurrent_posts_through_two_apps_get_one_task(app_factory, hold_syncs):
+    apps = [app_factory(), app_factory()]
+    barrier = threading.Barrier(10)
+    answers: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def post(index: int) -> None:
+        client = apps[index % 2].test_client()
+        token = ADMIN if index % 2 else ADMIN2
+        barrier.wait()
+        response = client.post("/v1/regions/Burgos/tasks", headers={"X-Auth-Token": token})
+        with lock:
+            answers.append((response.status_code, response.get_json()["taskId"]))
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    codes = sorted(code for code, _ in answers)
+    assert codes == [200] * 9 + [202]
+    assert len({task_id for _, task_id in answers}) == 1
+    with apps[0].app_context():
+        assert db.session.scalars(select(Task)).all()[0].status == SYNCING
+        assert len(db.session.scalars(select(Task)).all()) == 1
+
+
+# -- recovery ------------------------------------------------------------------------------
+def test_post_fails_a_task_with_a_stale_heartbeat(app, hold_syncs):
+    old = add_task(app, "Burgos", "otherhost:4242", age=61)
+    response = app.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH)
+    assert response.status_code == 202
+    assert response.get_json()["taskId"] != old
+    task = stored(app, old)
+    assert task.status == FAILED and task.message == INTERRUPTED
+
+
+def test_post_keeps_a_task_of_another_live_worker(app, hold_syncs):
+    live = add_task(app, "Burgos", "otherhost:4242", age=30)
+    response = app.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH)
+    assert response.status_code == 200
+    assert response.get_json()["taskId"] == live
+    assert stored(app, live).status == SYNCING
+
+
+def test_post_fails_a_task_of_a_dead_process_of_this_host(app, hold_syncs):
+    dead = add_task(app, "Burgos", f"{HOST}:{dead_pid()}", age=1)
+    response = app.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH)
+    assert response.status_code == 202
+    assert stored(app, dead).status == FAILED
+
+
+def test_a_task_of_a_live_process_of_this_host_is_kept(app, hold_syncs):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        live = add_task(app, "Burgos", f"{HOST}:{sleeper.pid}", age=1)
+        response = app.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH)
+        assert response.status_code == 200 and response.get_json()["taskId"] == live
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_startup_recovery(app_factory):
+    first = app_factory(RECOVER_ON_START=False)
+    stale = add_task(first, "Burgos", "otherhost:1", age=3600)
+    fresh = add_task(first, "Caceres", "otherhost:1", age=5)
+    orphan = add_task(first, "other:Madrid", this_process_worker(), age=1)
+    app_factory()  # starting a server recovers the dead tasks, and only those
+    assert stored(first, stale).status == FAILED
+    assert stored(first, stale).message == INTERRUPTED
+    assert stored(first, orphan).status == FAILED
+    assert stored(first, fresh).status == SYNCING
+
+
+def this_process_worker() -> str:
+    import os
+
+    return f"{HOST}:{os.getpid()}"
+
+
+def test_startup_recovery_skips_a_missing_schema(tmp_path, server_files, core_files, caplog):
+    from tests.api.conftest import make_app
+
+    app = make_app(
+        f"sqlite:///{tmp_path}/empty.db", server_files, core_files, RECOVER_ON_START=False
+    )
+    recover_at_start(app)  # no table yet (before ``db upgrade``): nothing happens
+    app.extensions["glancesync.tasks"].shutdown()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_own_running_task_is_alive_and_gets_heartbeats(app, hold_syncs):
+    response = app.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH)
+    task_id = response.get_json()["taskId"]
+    before = stored(app, task_id).heartbeat
+    runner: TaskRunner = app.extensions["glancesync.tasks"]
+    runner.beat()
+    assert stored(app, task_id).heartbeat >= before
+    again = app.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH)
+    assert again.status_code == 200 and again.get_json()["taskId"] == task_id
+
+
+def test_heartbeat_thread_refreshes_running_tasks(app, hold_syncs):
+    import time
+
+    task_id = app.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH).get_json()["taskId"]
+    with app.app_context():
+        old = utcnow() - timedelta(seconds=50)
+        db.session.execute(
+            Task.__table__.update().where(Task.task_id == task_id).values(heartbeat=old)
+        )
+        db.session.commit()
+        db.session.remove()
+    time.sleep(0.6)  # HEARTBEAT_INTERVAL is 0.2 s in the tests
+    assert stored(app, task_id).heartbeat > old + timedelta(seconds=40)
+
+
+def test_tasks_never_store_secrets(app):
+    client = app.test_client()
+    response = client.post("/v1/regions/Burgos/tasks", headers=AUTH)
+    from tests.api.conftest import wait_for_task
+
+    wait_for_task(client, response.headers["Location"], AUTH)
+    client.post("/v1/regions/Caceres/tasks", headers=AUTH)
+    app.extensions["glancesync.tasks"].shutdown(wait=True)
+    with app.app_context():
+        for task in db.session.scalars(select(Task)):
+            text = json.dumps([task.user_name, task.message, task.images, task.worker])
+            for secret in (ADMIN, SERVICE_PASSWORD, "cGFzczE=", "pass1"):
+                assert secret not in text
+
+
+# -- region list refresh -------------------------------------------------------------------
+def test_region_list_is_refreshed(app, monkeypatch):
+    now = [0.0]
+    core = Core(app.config["CORE_CONFIG_FILE"], refresh=300, timer=lambda: now[0])
+    gs = core.glancesync()
+    calls = []
+    real = gs.known_regions
+
+    def counting():
+        calls.append(now[0])
+        return real()
+
+    monkeypatch.setattr(gs, "known_regions", counting)
+    assert "Burgos" in core.regions() and "other:Madrid" in core.regions()
+    now[0] = 299
+    core.resolve("master:Burgos")
+    assert calls == [0.0]
+    now[0] = 301
+    assert core.resolve("other:Madrid") == "other:Madrid"
+    assert calls == [0.0, 301]
