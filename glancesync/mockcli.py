@@ -119,3 +119,7 @@ class _NotEmpty(GlanceSyncError):
 
     def __init__(self, folder: str) -> None:
         super().__init__(f'The directory "{folder}" is not empty. If you are sure, pass --confirm')
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -691,13 +691,21 @@ def test_glancesync_config_must_exist(tmp_path):
         find_config_file({"GLANCESYNC_CONFIG": str(tmp_path)})
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can read anything")
-def test_glancesync_config_must_be_readable(tmp_path):
+def test_glancesync_config_must_be_readable(tmp_path, monkeypatch):
     path = tmp_path / "secret.conf"
     path.write_text(MINIMAL)
-    path.chmod(0)
-    with pytest.raises(ConfigError):
+    # Root reads any file whatever its mode, so make the permission check answer "no".
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: p != str(path) and real_access(p, mode))
+    with pytest.raises(ConfigError, match="cannot be read"):
         find_config_file({"GLANCESYNC_CONFIG": str(path)})
+
+
+def test_unreadable_file_is_a_configuration_error(tmp_path):
+    path = tmp_path / "latin1.conf"
+    path.write_bytes(b"[main]\nmaster_region = Le\xf3n\n")
+    with pytest.raises(ConfigError, match="not valid UTF-8"):
+        load_config(path=str(path), environ={})
 
 
 def test_load_config_reads_named_file(tmp_path):
