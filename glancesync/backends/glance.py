@@ -46,6 +46,9 @@ UPLOAD_MARKER_VALUE = "in_progress"
 DATA_TIMEOUT = 600.0
 _VERSION_PATH = re.compile(r"/v\d+(\.\d+)?/?$")
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>:?\s*")
+_CONNECT = re.compile(r"Unable to establish connection to (https?://[^/\s]+)")
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
+_INNER = re.compile(r"\b\w+(?:Error|Disconnected|Exception)\(['\"]([^'\"]+)")
 
 
 def keystone_v3_url(url: str) -> str:
@@ -54,6 +57,16 @@ def keystone_v3_url(url: str) -> str:
     if _VERSION_PATH.search(parts.path):
         return url.strip()
     return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/v3"))
+
+
+def short_reason(text: str) -> str:
+    """Connection failures as ``connection to <host> failed: <error>``, not a 400-char chain."""
+    match = _CONNECT.search(text)
+    if match is None:
+        return _OBJECT_REPR.sub("", text)
+    inner = _ERRNO.search(text) or _INNER.search(text)
+    why = inner.group(1).strip() if inner else "connection failed"
+    return f"connection to {match.group(1)} failed: {why}"
 
 
 def to_image(record: Mapping[str, Any], region: str) -> Image:
@@ -198,7 +211,7 @@ class GlanceBackend:
 
     def _reason(self, exc: BaseException) -> str:
         """The cause of a failure, with object reprs and secrets removed."""
-        text = _OBJECT_REPR.sub("", describe(exc))
+        text = short_reason(describe(exc))
         for secret in self._secrets():
             text = text.replace(secret, "***")
         return text
@@ -350,7 +363,8 @@ class GlanceBackend:
         try:
             client.images.delete(image_id)
         except Exception as exc:  # noqa: BLE001
-            LOG.warning("could not delete the half-uploaded image %s: %s", image_id, exc)
+            reason = self._reason(exc)
+            LOG.warning("could not delete the half-uploaded image %s: %s", image_id, reason)
 
     # ------------------------------------------------------------ metadata
 
