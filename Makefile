@@ -32,5 +32,13 @@ lint: install
 bench: install
 	$(PY) bench/show_status.py
 
+## Testbed, images in Spain2, the REST service under gunicorn, a sync through its API.
+demo: install
+	$(PY) -m demo start
+
+## Stops the service and the testbed that `make demo` started.
+demo-stop: install
+	$(PY) -m demo stop
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

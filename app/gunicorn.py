@@ -18,7 +18,8 @@ class GlanceSyncServer(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # older gunicorns lack some settings
+                self.cfg.set(key, value)
 
     def load(self):
         from app import create_app
@@ -37,5 +38,8 @@ def run_gunicorn(host: str, port: int, workers: int, pidfile: str, loglevel: str
             "workers": workers,
             "pidfile": pidfile,
             "loglevel": loglevel,
+            # Gunicorn >= 25.1 opens one control socket per user (~/.gunicorn/gunicorn.ctl):
+            # a second server on the host (demo, tests) would take it over from the first.
+            "control_socket_disable": True,
         }
     ).run()

@@ -1,0 +1,1 @@
+"""``make demo``: the testbed, seeded images, the REST service and a sync through its API."""
