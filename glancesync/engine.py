@@ -1,23 +1,30 @@
 """The library entry point: one object that knows the configuration and the backends.
 
 The CLI and the REST service both go through ``GlanceSync``; it turns region names
-into backend calls and runs select -> status -> plan -> execute for one region.
+into backend calls and runs select -> status -> plan -> execute for one region
+(``sync_region``), or for several at once sharing the master reads (``sync_regions``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from glancesync import report
-from glancesync.backends.base import Backend
+from glancesync.backends.base import Backend, ImageSource
 from glancesync.config import Config, Target
 from glancesync.errors import BackendError
-from glancesync.executor import Executor, ProgressFactory
+from glancesync.executor import Executor, ProgressFactory, SourceFor
+from glancesync.fanout import DEFAULT_JOIN_TIMEOUT, FanOut
 from glancesync.image import Image
+from glancesync.leftovers import delete_leftovers
 from glancesync.obsolete import obsolete_updates
-from glancesync.planner import Plan, plan_region
+from glancesync.planner import UPLOAD_KINDS, Plan, plan_region
 from glancesync.regions import RegionRef, expand_target, parse_region, region_list
 from glancesync.result import RegionResult
 from glancesync.selection import Catalogue, master_catalogue, region_map, synchronisable
@@ -142,26 +149,204 @@ class GlanceSync:
     ) -> RegionResult:
         """Sync one region; failures are reported in the result, never raised (6.6)."""
         log = log or self.log
-        ref = region if isinstance(region, RegionRef) else self.parse(region)
+        ref = self._ref(region)
         try:
             catalogue = catalogue or self.load_master(log)
+        except BackendError as exc:
+            return _failed(ref, exc, log)
+        prepared = self._prepare(ref, catalogue, log)
+        if prepared.failure is not None:
+            return prepared.failure
+        return self._execute(prepared, dry_run, self._source_for, progress, should_cancel)
+
+    def sync_regions(
+        self,
+        regions: list[str | RegionRef],
+        dry_run: bool = False,
+        max_workers: int = 1,
+        log_for: Callable[[RegionRef], logging.Logger] | None = None,
+        progress: ProgressFactory | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+        on_done: Callable[[RegionRef, RegionResult], None] | None = None,
+        catalogue: Catalogue | None = None,
+        join_timeout: float = DEFAULT_JOIN_TIMEOUT,
+    ) -> list[RegionResult]:
+        """Sync several regions at once, ``max_workers`` at a time, in threads.
+
+        The master is listed once and every region is planned before any executes, so the
+        regions that upload the same master image can share one read of it (fan-out, see
+        ``glancesync.fanout``). ``log_for`` gives each region its logger (called once per
+        region); ``on_done`` is called as each region ends. Results come in ``regions``
+        order; failures are reported in them, never raised (6.6).
+        """
+        refs = [self._ref(region) for region in regions]
+        logs = {ref.full: (log_for(ref) if log_for else self.log) for ref in refs}
+        run = _RunOptions(dry_run, progress, should_cancel, on_done or (lambda ref, result: None))
+        try:
+            catalogue = catalogue or self.load_master(self.log)
+        except BackendError as exc:
+            return [run.finish(ref, _failed(ref, exc, logs[ref.full])) for ref in refs]
+        workers = max(1, max_workers)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="region") as pool:
+            prepared = list(
+                pool.map(lambda ref: self._prepare(ref, catalogue, logs[ref.full]), refs)
+            )
+            for item in prepared:
+                if item.failure is not None:
+                    run.finish(item.ref, item.failure)
+            return self._run_prepared(pool, prepared, workers, run, join_timeout)
+
+    # -- syncing internals ---------------------------------------------------------------
+    def _ref(self, region: str | RegionRef) -> RegionRef:
+        return region if isinstance(region, RegionRef) else self.parse(region)
+
+    def _prepare(self, ref: RegionRef, catalogue: Catalogue, log: logging.Logger) -> Prepared:
+        """View and plan of a region; a backend error makes it a failed result instead."""
+        try:
             view = self.view(ref, catalogue, log)
             plan = self.plan(view, catalogue, log)
         except BackendError as exc:
-            log.error(str(exc))
-            return RegionResult(ref.full, failed=True, error=str(exc))
+            return Prepared(ref, log, failure=_failed(ref, exc, log))
+        return Prepared(ref, log, view, plan)
+
+    def _execute(
+        self,
+        prepared: Prepared,
+        dry_run: bool,
+        source_for: SourceFor,
+        progress: ProgressFactory | None,
+        should_cancel: Callable[[], bool] | None,
+    ) -> RegionResult:
+        ref, view, plan = prepared.ref, prepared.view, prepared.plan
+        assert view is not None and plan is not None
+        if not dry_run:
+            backend = self.backends[ref.target]
+            delete_leftovers(backend, ref.name, ref.full, view.images, view.tenant_id, prepared.log)
         executor = Executor(
             plan,
             self.backends[ref.target],
             ref.name,
             view.status.region_map,
-            log,
+            prepared.log,
             dry_run,
-            self._source_for,
+            source_for,
             progress,
             should_cancel,
         )
         return executor.run()
 
-    def _source_for(self, master: Image):
+    def _run_prepared(
+        self,
+        pool: ThreadPoolExecutor,
+        prepared: list[Prepared],
+        workers: int,
+        run: _RunOptions,
+        join_timeout: float,
+    ) -> list[RegionResult]:
+        """Execute the planned regions in the pool, sharing master reads when not dry-run."""
+        runnable = [item for item in prepared if item.failure is None]
+        fanout = None if run.dry_run else self._fanout(runnable, join_timeout)
+        slots = _Slots(fanout, [item.ref.full for item in runnable], workers)
+        futures = [
+            None if item.failure else pool.submit(self._run_shared, item, fanout, slots, run)
+            for item in prepared
+        ]
+        results = [
+            future.result() if future is not None else item.failure
+            for item, future in zip(prepared, futures, strict=True)
+        ]
+        if fanout is not None:
+            self.log.debug("fan-out: %s", fanout.stats())
+        return results
+
+    def _fanout(self, prepared: list[Prepared], join_timeout: float) -> FanOut | None:
+        """A FanOut expecting, for each master image, the regions that upload it; None when
+        no image is uploaded by more than one region."""
+        uploaders: dict[str, set[str]] = {}
+        for item in prepared:
+            assert item.plan is not None
+            for action in item.plan.actions:
+                if action.kind in UPLOAD_KINDS and action.master is not None:
+                    uploaders.setdefault(action.master.id, set()).add(item.ref.full)
+        shared = {image_id: regions for image_id, regions in uploaders.items() if len(regions) > 1}
+        if not shared:
+            return None
+        fanout = FanOut(self._source_for, join_timeout)
+        for image_id, regions in shared.items():
+            fanout.expect(image_id, regions)
+        return fanout
+
+    def _run_shared(
+        self, prepared: Prepared, fanout: FanOut | None, slots: _Slots, run: _RunOptions
+    ) -> RegionResult:
+        """One region's executor in a worker; it leaves the fan-out however it ends."""
+        region = prepared.ref.full
+        source_for = self._source_for
+        if fanout is not None:
+            source_for = functools.partial(fanout.source_for, region)
+        try:
+            result = self._execute(
+                prepared, run.dry_run, source_for, run.progress, run.should_cancel
+            )
+        finally:
+            slots.finished(region)
+        return run.finish(prepared.ref, result)
+
+    def _source_for(self, master: Image) -> ImageSource:
         return self.backends["master"].image_source(self.config.main.master_region, master)
+
+
+@dataclass
+class Prepared:
+    """A region ready to execute (view and plan), or its failed result."""
+
+    ref: RegionRef
+    log: logging.Logger
+    view: RegionView | None = None
+    plan: Plan | None = None
+    failure: RegionResult | None = None
+
+
+@dataclass
+class _RunOptions:
+    """What every region of one ``sync_regions`` call shares."""
+
+    dry_run: bool
+    progress: ProgressFactory | None
+    should_cancel: Callable[[], bool] | None
+    on_done: Callable[[RegionRef, RegionResult], None]
+
+    def finish(self, ref: RegionRef, result: RegionResult) -> RegionResult:
+        self.on_done(ref, result)
+        return result
+
+
+class _Slots:
+    """Tells the fan-out which regions hold a worker, mirroring the pool's FIFO order.
+
+    A queued region is ``defer``-red so no broadcast waits for a region that cannot run
+    until some other one finishes; when a region finishes, the next queued one gets its
+    worker and is activated before it starts, so its peers do wait for it.
+    """
+
+    def __init__(self, fanout: FanOut | None, regions: list[str], workers: int):
+        self._fanout = fanout
+        self._queued = deque(regions[workers:])
+        self._lock = threading.Lock()
+        if fanout is not None:
+            for region in self._queued:
+                fanout.defer(region)
+
+    def finished(self, region: str) -> None:
+        if self._fanout is None:
+            return
+        self._fanout.withdraw(region)
+        with self._lock:
+            following = self._queued.popleft() if self._queued else None
+        if following is not None:
+            self._fanout.activate(following)
+
+
+def _failed(ref: RegionRef, exc: BackendError, log: logging.Logger) -> RegionResult:
+    log.error(str(exc))
+    return RegionResult(ref.full, failed=True, error=str(exc))

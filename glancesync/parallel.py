@@ -1,7 +1,7 @@
 """``--parallel``: regions synchronised by threads, one log file per region (D6).
 
-Threads, not processes, so that a later stage can feed one read of a master image to
-several regions' uploads at once.
+Threads, not processes, so that one read of a master image can feed several regions'
+uploads at once (``glancesync.fanout``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import os
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from glancesync.engine import LOGGER_NAME, GlanceSync
 from glancesync.errors import BackendError
@@ -54,28 +53,48 @@ def close_logger(log: logging.Logger) -> None:
 def run_parallel(
     gs: GlanceSync, regions: list[RegionRef], dry_run: bool, log: logging.Logger
 ) -> int:
+    """Sync ``regions`` in threads (``max_children`` at a time) with one log file each;
+    regions uploading the same master image share one read of it (``sync_regions``)."""
     folder = make_run_folder()
     try:
         catalogue = gs.load_master(log)
     except BackendError as exc:
         log.error(str(exc))
         return 1
-    print_lock = threading.Lock()
-    progress = progress_factory(sys.stderr)
-
-    def one(index: int, ref: RegionRef) -> RegionResult:
-        region_log = region_logger(folder, ref.full, index)
-        try:
-            result = gs.sync_region(ref, dry_run, catalogue, region_log, progress)
-        finally:
-            close_logger(region_log)
-        suffix = " with errors" if result.failed else ""
-        with print_lock:
-            print(f"Region {ref.full} has finished{suffix}", flush=True)
-        return result
-
-    workers = max(1, gs.config.main.max_children)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="region") as pool:
-        results = list(pool.map(one, range(len(regions)), regions))
+    loggers = _RegionLoggers(folder)
+    results = gs.sync_regions(
+        regions,
+        dry_run,
+        max_workers=gs.config.main.max_children,
+        log_for=loggers.open,
+        progress=progress_factory(sys.stderr),
+        on_done=loggers.finished,
+        catalogue=catalogue,
+    )
     print("All is done.", flush=True)
     return 1 if any(r.failed for r in results) else 0
+
+
+class _RegionLoggers:
+    """The per-region log files of a run, closed and announced as each region ends."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+        self._open: dict[str, logging.Logger] = {}
+        self._count = 0  # logger names must stay unique while files are open
+        self._lock = threading.Lock()
+
+    def open(self, ref: RegionRef) -> logging.Logger:
+        with self._lock:
+            log = region_logger(self.folder, ref.full, self._count)
+            self._count += 1
+            self._open[ref.full] = log
+            return log
+
+    def finished(self, ref: RegionRef, result: RegionResult) -> None:
+        with self._lock:
+            log = self._open.pop(ref.full, None)
+            if log is not None:
+                close_logger(log)
+            suffix = " with errors" if result.failed else ""
+            print(f"Region {ref.full} has finished{suffix}", flush=True)

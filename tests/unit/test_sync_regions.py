@@ -1,0 +1,187 @@
+"""GlanceSync.sync_regions: several regions at once, one master read per shared image."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from glancesync import engine
+from glancesync.backends import make_backends
+from glancesync.backends.mock import MockStore
+from glancesync.config import load_config
+from glancesync.engine import GlanceSync
+from glancesync.image import Image
+
+CHUNK = 1000
+REGIONS = ["Burgos", "Caceres", "other:Madrid"]
+CONFIG = """
+[main]
+master_region = Valladolid
+
+[master]
+credential = user,ZmFrZXBhc3N3b3JkLG9mY291cnNl,http://server:5000/v3,tenant1
+
+[other]
+credential = user2,ZmFrZXBhc3N3b3JkLG9mY291cnNl,http://server2:5000/v3,tenant2
+"""
+
+
+class CountingSource:
+    """The master data of one image; every ``chunks()`` call is one read of the master."""
+
+    def __init__(self, image: Image, reads: Counter, lock: threading.Lock):
+        self.image, self.size = image, image.size
+        self._reads, self._lock = reads, lock
+
+    def chunks(self) -> Iterator[bytes]:
+        with self._lock:
+            self._reads[self.image.name] += 1
+        for offset in range(0, self.size, CHUNK):
+            yield self.image.name.encode()[:1] * min(CHUNK, self.size - offset)
+
+
+class DataBackend:
+    """A MockBackend that reads the master data and consumes it on upload, like a real one.
+
+    Upload reads the first chunk, then lets the mock create the image (where injected
+    faults fire), then reads the rest. A failed upload keeps its half-read generator
+    alive, so only the fan-out's withdraw can release the shared read.
+    """
+
+    def __init__(self, inner, reads: Counter, lock: threading.Lock):
+        self.inner, self.reads, self.lock = inner, reads, lock
+        self.received: dict[tuple[str, str], int] = {}
+        self.abandoned: list[Iterator[bytes]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def image_source(self, region: str, image: Image) -> CountingSource:
+        self.inner.image_source(region, image)  # the mock's own checks and faults
+        return CountingSource(image, self.reads, self.lock)
+
+    def upload(self, region, master, is_public, properties, source, progress=None) -> Image:
+        chunks = source.chunks()
+        got = len(next(chunks, b""))
+        try:
+            image = self.inner.upload(region, master, is_public, properties, source, progress)
+        except Exception:
+            self.abandoned.append(chunks)
+            raise
+        got += sum(len(chunk) for chunk in chunks)
+        with self.lock:
+            self.received[(region, master.name)] = got
+        return image
+
+
+def master_images(n: int = 5) -> list[Image]:
+    return [
+        Image(
+            name=f"image{i}",
+            id=f"id{i}",
+            owner="tenant1id",
+            is_public=True,
+            checksum=f"chk{i}",
+            size=CHUNK * (3 + i) + 17,
+        )
+        for i in range(1, n + 1)
+    ]
+
+
+@pytest.fixture
+def world(monkeypatch):
+    # buffers smaller than an image, so a consumer nobody reads would block the reader
+    monkeypatch.setattr(engine, "FanOut", functools.partial(engine.FanOut, buffer_bytes=2 * CHUNK))
+    config = load_config(text=CONFIG, environ={})
+    store = MockStore({"Valladolid": master_images(), **{r: [] for r in REGIONS}})
+    reads: Counter = Counter()
+    lock = threading.Lock()
+    backends = {
+        name: DataBackend(backend, reads, lock)
+        for name, backend in make_backends(config, environ={}, store=store).items()
+    }
+    gs = GlanceSync(config, backends, logging.getLogger("test-sync-regions"))
+    return gs, store, reads, backends
+
+
+def uploaded(store: MockStore, region: str) -> list[str]:
+    return sorted(image.name for image in store.images(region))
+
+
+def test_each_shared_image_is_read_once(world):
+    gs, store, reads, backends = world
+    done = []
+    results = gs.sync_regions(
+        REGIONS, max_workers=3, on_done=lambda ref, result: done.append(ref.full)
+    )
+    assert [r.failed for r in results] == [False] * 3
+    assert [r.region for r in results] == REGIONS
+    assert sorted(done) == sorted(REGIONS)
+    assert reads == {f"image{i}": 1 for i in range(1, 6)}
+    names = [f"image{i}" for i in range(1, 6)]
+    for region in REGIONS:
+        assert uploaded(store, region) == names
+    sizes = {image.name: image.size for image in master_images()}
+    received = {**backends["master"].received, **backends["other"].received}
+    assert len(received) == 15
+    assert all(got == sizes[name] for (_, name), got in received.items())
+
+
+def test_a_failing_region_does_not_stop_the_others(world):
+    gs, store, reads, _ = world
+    store.fail_on("Caceres", "upload", after=1)
+    start = time.monotonic()
+    results = gs.sync_regions(REGIONS, max_workers=3, join_timeout=10)
+    assert time.monotonic() - start < 3  # nobody waited for Caceres until the timeout
+    assert [r.failed for r in results] == [False, True, False]
+    assert results[1].error == "Caceres: Upload of image2 Failed. Cause: injected fault"
+    assert reads == {f"image{i}": 1 for i in range(1, 6)}
+    assert uploaded(store, "Caceres") == ["image1"]
+    assert (
+        uploaded(store, "Burgos")
+        == uploaded(store, "other:Madrid")
+        == [f"image{i}" for i in range(1, 6)]
+    )
+
+
+def test_fewer_workers_than_regions_never_wait_for_queued_regions(world):
+    gs, store, reads, _ = world
+    start = time.monotonic()
+    results = gs.sync_regions(REGIONS, max_workers=2, join_timeout=10)
+    assert time.monotonic() - start < 3
+    assert not any(r.failed for r in results)
+    # the first two regions share each read; the third runs after them on its own
+    assert reads == {f"image{i}": 2 for i in range(1, 6)}
+
+
+def test_a_region_whose_listing_fails_takes_no_part(world):
+    gs, store, reads, _ = world
+    store.fail_on("Burgos", "list")
+    results = gs.sync_regions(REGIONS, max_workers=3, join_timeout=10)
+    assert results[0].failed
+    assert results[0].error == "Burgos: Error retrieving image list. Cause: injected fault"
+    assert not results[1].failed and not results[2].failed
+    assert reads == {f"image{i}": 1 for i in range(1, 6)}
+
+
+def test_dry_run_reads_and_writes_nothing(world):
+    gs, store, reads, _ = world
+    before = store.snapshot()
+    results = gs.sync_regions(REGIONS, dry_run=True, max_workers=3)
+    assert not any(r.failed for r in results)
+    assert store.snapshot() == before
+    assert not reads
+
+
+def test_a_master_listing_failure_fails_every_region(world):
+    gs, store, _, _ = world
+    store.fail_on("Valladolid", "list")
+    results = gs.sync_regions(REGIONS, max_workers=3)
+    assert [r.failed for r in results] == [True] * 3
