@@ -8,6 +8,14 @@ timeout for uploads and downloads, whose duration depends on the image size.
 
 Every failure is a ``BackendError`` with the text of BEHAVIOUR.md 6.6; causes never
 carry the password or the token.
+
+Transfers (issue 7): an upload is retried on transient failures (``retry.RetryPolicy``,
+tenacity), deleting the half image before each new attempt; a master download that
+breaks is resumed with HTTP ``Range`` (``glance_data.ApiSource``); after the data is
+sent, the region's image is read back and its checksum and multihash must be the
+master's. Re-authentication is keystoneauth's: the auth plugin keeps the credentials and
+fetches a new token whenever the current one is about to expire, so a job longer than
+the token lifetime goes on (tests/integration/test_transfer_reliability.py proves it).
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -30,6 +38,7 @@ from glancesync.backends.glance_data import (
     SourceOpenError,
     describe,
 )
+from glancesync.backends.retry import Permanent, RetryPolicy, http_status
 from glancesync.errors import BackendError, RegionNotFound
 from glancesync.image import Image, is_user_property
 
@@ -147,11 +156,13 @@ class GlanceBackend:
         chunk_size: int = CHUNK_SIZE,
         page_size: int | None = None,
         data_timeout: float = DATA_TIMEOUT,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.target = target
         self.target_name = target.name
         self.images_dir = config.main.images_dir
         self.chunk_size, self.page_size, self.data_timeout = chunk_size, page_size, data_timeout
+        self.retry = retry or RetryPolicy.from_env()
         self._lock = threading.RLock()
         self._auth: Any = None
         self._sessions: dict[str, Any] = {}
@@ -282,7 +293,40 @@ class GlanceBackend:
         path = os.path.join(self.images_dir, image.id)
         if os.path.lexists(path):
             return FileSource(path, image.size, self.chunk_size)
-        return ApiSource(lambda: self._client(region, "data"), image.id, image.size)
+        return ApiSource(
+            lambda offset: self._master_stream(region, image.id, offset),
+            image.id,
+            image.size,
+            self.retry,
+        )
+
+    def _image_endpoint(self, region: str) -> str:
+        """The Glance URL of ``region`` from the catalog, without a version path."""
+        if region not in self._catalog_regions():
+            raise RegionNotFound("region not found")
+        url = self._session("data").get_endpoint(
+            service_type="image", interface="public", region_name=region
+        )
+        return _VERSION_PATH.sub("", url).rstrip("/")
+
+    def _master_stream(self, region: str, image_id: str, offset: int) -> Iterator[bytes]:
+        """GET /v2/images/<id>/file from ``offset`` on (``Range: bytes=<offset>-``).
+
+        Through the keystoneauth session, not ``images.data()``, which takes no range.
+        The request is made here, so its errors reach the caller's retry; the body is
+        read lazily. Glance answers 206 to a range; a server that ignores it (200) gets
+        its first ``offset`` bytes skipped, so the stream is right either way.
+        """
+        url = f"{self._image_endpoint(region)}/v2/images/{image_id}/file"
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        response = self._session("data").get(url, headers=headers, stream=True)
+        if response.status_code == 206:
+            _check_content_range(response.headers.get("Content-Range", ""), offset)
+            offset = 0
+        elif response.status_code == 204:  # no data (a queued image): an empty stream
+            response.close()
+            return iter(())
+        return _body(response, offset, self.chunk_size)
 
     def upload(
         self,
@@ -293,19 +337,57 @@ class GlanceBackend:
         source: ImageSource | None,
         progress: ProgressCallback | None = None,
     ) -> Image:
+        """Upload with retries: each attempt reads the source again and starts from a clean
+        region (the previous half image is deleted first); only transient failures are
+        retried (``retry.is_transient``)."""
         full = self.full_name(region)
-        reader = self._open(full, master, source, progress)
+        if source is None:
+            raise BackendError(f"{full}: Upload of {master.name} Failed. Cause: no image data")
+        leftovers: list[str] = []
+        once = _OncePerByte(progress)
         try:
-            client = self._client(region, "data")
-            record = self._create_and_send(client, master, is_public, properties, reader)
+            record = self.retry.call(
+                lambda: self._attempt(
+                    region, full, master, is_public, properties, source, once, leftovers
+                ),
+                f"{full}: upload of {master.name}",
+            )
+        except BackendError:
+            raise
         except _Failed as failed:
             raise BackendError(f"{full}: Upload of {master.name} Failed. Cause: {failed}") from None
         except Exception as exc:  # noqa: BLE001
-            cause = self._reason(reader.failure or exc)
+            cause = self._reason(exc.cause if isinstance(exc, _TransferError) else exc)
             if isinstance(exc, RegionNotFound):
                 cause = "region not found"
             raise BackendError(f"{full}: Upload of {master.name} Failed. Cause: {cause}") from None
+        finally:
+            self._discard_all(region, leftovers)
         return to_image(record, full)
+
+    def _attempt(
+        self,
+        region: str,
+        full: str,
+        master: Image,
+        is_public: bool,
+        properties: Mapping[str, Any],
+        source: ImageSource,
+        progress: _OncePerByte,
+        leftovers: list[str],
+    ) -> Any:
+        """One try: a fresh read of the source, a new image; failures as _TransferError."""
+        progress.restart()
+        reader = self._open(full, master, source, progress)
+        client = self._client(region, "data")
+        self._discard_all(region, leftovers)  # a previous try's image the region kept
+        try:
+            return self._create_and_send(client, master, is_public, properties, reader, leftovers)
+        except (_Failed, RegionNotFound):
+            raise
+        except Exception as exc:  # noqa: BLE001
+            cause = reader.failure or exc
+            raise _TransferError(cause, self._reason(cause)) from cause
 
     def _open(
         self,
@@ -315,8 +397,6 @@ class GlanceBackend:
         progress: ProgressCallback | None,
     ) -> HashingReader:
         """A reader already holding the first chunk; errors here leave nothing behind."""
-        if source is None:
-            raise BackendError(f"{full}: Upload of {master.name} Failed. Cause: no image data")
         try:
             reader = HashingReader(source, master.os_hash_algo, progress)
         except ValueError:
@@ -338,33 +418,54 @@ class GlanceBackend:
         is_public: bool,
         properties: Mapping[str, Any],
         reader: HashingReader,
+        leftovers: list[str],
     ) -> Any:
-        """Create, upload, verify, then protect and unmark; the image is deleted on failure."""
+        """Create, upload, verify, then protect and unmark; the image is deleted on failure.
+
+        The size goes with the data (``x-openstack-image-size``) so stores such as RBD
+        can allocate it up front (issue 7, item 5).
+        """
         image_id = None
         try:
             image_id = client.images.create(**create_fields(master, is_public, properties))["id"]
             size = master.size if master.size > 0 else None
             client.images.upload(image_id, reader, image_size=size)
+            stored = client.images.get(image_id)
             mismatch = reader.mismatch(master.checksum, master.os_hash_value)
-            stored = client.images.get(image_id).get("checksum") or ""
-            if mismatch is None and stored and stored != reader.md5.hexdigest():
-                mismatch = f"checksum mismatch (expected {reader.md5.hexdigest()}, got {stored})"
+            mismatch = mismatch or stored_mismatch(stored, master, reader.md5.hexdigest())
             if mismatch is not None:
                 raise _Failed(mismatch)
             extra = {"protected": True} if master.protected else {}
             return client.images.update(image_id, remove_props=[UPLOAD_MARKER], **extra)
         except BaseException:
-            if image_id is not None:
-                self._discard(client, image_id)
+            if image_id is not None and not self._discard(client, image_id):
+                leftovers.append(image_id)
             raise
 
-    def _discard(self, client: Any, image_id: str) -> None:
-        """Best-effort removal of a half-created image; leftovers keep the upload marker."""
+    def _discard(self, client: Any, image_id: str) -> bool:
+        """Best-effort removal of a half-created image; leftovers keep the upload marker.
+
+        True when the image is gone (deleted now, or already: 404).
+        """
         try:
             client.images.delete(image_id)
         except Exception as exc:  # noqa: BLE001
+            if http_status(exc) == 404:
+                return True
             reason = self._reason(exc)
             LOG.warning("could not delete the half-uploaded image %s: %s", image_id, reason)
+            return False
+        return True
+
+    def _discard_all(self, region: str, leftovers: list[str]) -> None:
+        """Delete the half images earlier tries could not (their region was down then)."""
+        if not leftovers:
+            return
+        try:
+            client = self._client(region, "data")
+        except Exception:  # noqa: BLE001 - the next try, or the final report, will say why
+            return
+        leftovers[:] = [i for i in leftovers if not self._discard(client, i)]
 
     # ------------------------------------------------------------ metadata
 
@@ -398,8 +499,79 @@ class _Deadline(Exception):
     """The listing took longer than list_images_timeout."""
 
 
-class _Failed(Exception):
-    """An upload failure whose text is already the cause to report."""
+class _Failed(Permanent):
+    """An upload failure whose text is already the cause to report (never retried)."""
+
+
+class _TransferError(Exception):
+    """A failed upload try; ``cause`` is what went wrong (the source's error if it failed).
+
+    The retry decision looks at ``cause`` only (its ``__cause__``), so an error raised by
+    the source is judged by itself, not by how the HTTP stack wrapped it.
+    """
+
+    def __init__(self, cause: BaseException, reason: str):
+        super().__init__(reason)  # the text the retry log shows (secrets removed)
+        self.cause = cause
+
+
+class _OncePerByte:
+    """Progress that counts each byte once across tries: a retry resends bytes already
+    reported, and a progress bar must not go past 100 %."""
+
+    def __init__(self, progress: ProgressCallback | None):
+        self.progress = progress
+        self.reported = 0
+        self.sent = 0
+
+    def restart(self) -> None:
+        self.sent = 0
+
+    def __call__(self, count: int) -> None:
+        self.sent += count
+        new = self.sent - self.reported
+        if new > 0:
+            self.reported = self.sent
+            if self.progress is not None:
+                self.progress(new)
+
+
+def stored_mismatch(record: Mapping[str, Any], master: Image, computed_md5: str) -> str | None:
+    """Why the region's stored image is not the master's content (D3), or None.
+
+    Read back after the upload: Glance computed these from the bytes it stored. The md5
+    must be the master's (or, for a master without one, the md5 of the bytes sent); the
+    multihash must be the master's whenever both use the same algorithm.
+    """
+    expected = master.checksum or computed_md5
+    got = record.get("checksum") or ""
+    if got and got != expected:
+        return f"checksum mismatch (expected {expected}, got {got})"
+    algo, value = record.get("os_hash_algo") or "", record.get("os_hash_value") or ""
+    if master.os_hash_value and algo == master.os_hash_algo and value != master.os_hash_value:
+        return f"multihash mismatch (expected {master.os_hash_value}, got {value or 'none'})"
+    return None
+
+
+def _check_content_range(header: str, offset: int) -> None:
+    """A 206 must start where we asked (``bytes <offset>-<end>/<size>``)."""
+    match = re.match(r"bytes (\d+)-", header.strip())
+    if match is None or int(match.group(1)) != offset:
+        raise ValueError(f"unexpected Content-Range {header!r} for offset {offset}")
+
+
+def _body(response: Any, skip: int, chunk_size: int) -> Iterator[bytes]:
+    """The response body in chunks, without its first ``skip`` bytes; closes the response."""
+    try:
+        for chunk in response.iter_content(chunk_size):
+            if skip >= len(chunk):
+                skip -= len(chunk)
+                continue
+            if skip:
+                chunk, skip = chunk[skip:], 0
+            yield chunk
+    finally:
+        response.close()
 
 
 def _is_timeout(exc: BaseException) -> bool:

@@ -9,11 +9,13 @@ memory use does not grow with the image size and no temporary file is written.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from glancesync.backends.base import ImageSource, ProgressCallback
+from glancesync.backends.retry import RetryPolicy, is_transient
 
+LOG = logging.getLogger(__name__)
 CHUNK_SIZE = 1024 * 1024
 
 
@@ -45,23 +47,84 @@ class FileSource:
                 yield chunk
 
 
-class ApiSource:
-    """A master image streamed from the master region's Glance API.
+# Opens the master image data at a byte offset: ``open_stream(offset)`` yields the bytes
+# from ``offset`` to the end (an HTTP ``Range: bytes=<offset>-`` request when offset > 0).
+StreamOpener = Callable[[int], Iterator[bytes]]
+# Test hook: wraps each opened stream (given its offset), e.g. to break it once mid-way.
+StreamFault = Callable[[Iterator[bytes], int], Iterator[bytes]]
 
-    ``client`` is called at read time so no connection is made before an upload needs
-    the data. glanceclient's data iterator is already chunked (1 MiB in 4.x).
+
+class ApiSource:
+    """A master image streamed from the master region's Glance API, resumed when it breaks.
+
+    Nothing is contacted before ``chunks()`` is read. When the stream breaks with a
+    transient error (reset, timeout, 5xx) after K bytes, it is reopened at K (HTTP
+    ``Range``) instead of from zero, up to ``retry.attempts - 1`` times per read: the bytes
+    already sent to the region are not read again, and the caller's hash just goes on
+    over the rest (the bytes seen are exactly the image's, in order). ``resumed_at``
+    records the offsets of the resumes, for logs and tests.
     """
 
-    def __init__(self, client: Callable[[], Any], image_id: str, size: int):
-        self.client, self.image_id, self.size = client, image_id, size
+    def __init__(
+        self,
+        open_stream: StreamOpener,
+        image_id: str,
+        size: int,
+        retry: RetryPolicy | None = None,
+        fault: StreamFault | None = None,
+    ):
+        self.open_stream, self.image_id, self.size = open_stream, image_id, size
+        self.retry = retry or RetryPolicy.from_env()
+        self.fault = fault
+        self.resumed_at: list[int] = []
 
     def chunks(self) -> Iterator[bytes]:
+        offset, resumes = 0, 0
         try:
-            body = self.client().images.data(self.image_id, do_checksum=False)
-            stream = iter(body or ())
+            stream = self._open(0)
         except Exception as exc:  # noqa: BLE001 - any failure to open is the same error
             raise SourceOpenError(describe(exc)) from None
-        yield from stream
+        try:
+            while True:
+                try:
+                    chunk = next(stream, None)
+                except Exception as exc:
+                    if resumes >= self.retry.attempts - 1 or not is_transient(exc):
+                        raise
+                    if 0 < self.size <= offset:
+                        return  # every byte arrived; only the end of the response was lost
+                    resumes += 1
+                    _close(stream)
+                    LOG.warning(
+                        "master image %s: stream broke after %d bytes (%s); resuming",
+                        self.image_id,
+                        offset,
+                        describe(exc),
+                    )
+                    self.resumed_at.append(offset)
+                    stream = self._open(offset)
+                    continue
+                if chunk is None:
+                    return
+                if chunk:
+                    offset += len(chunk)
+                    yield chunk
+        finally:
+            _close(stream)
+
+    def _open(self, offset: int) -> Iterator[bytes]:
+        """The stream from ``offset``; opening is retried on transient errors."""
+        stream = self.retry.call(
+            lambda: iter(self.open_stream(offset)), f"download of master image {self.image_id}"
+        )
+        return self.fault(stream, offset) if self.fault is not None else stream
+
+
+def _close(stream: Iterator[bytes]) -> None:
+    """Release the HTTP response behind a stream (generators close their ``finally``)."""
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()
 
 
 class HashingReader:
@@ -88,7 +151,7 @@ class HashingReader:
 
         Raises :class:`SourceOpenError`.
         """
-        self._buffer = memoryview(next(self._chunks, b""))
+        self._buffer = memoryview(self._next_chunk())
 
     def read(self, size: int = -1) -> bytes:
         if not self._buffer:
@@ -100,8 +163,12 @@ class HashingReader:
         return self._account(bytes(piece))
 
     def _next_chunk(self) -> bytes:
+        """The next non-empty chunk, b"" at the end (an empty chunk is not the end)."""
         try:
-            return next(self._chunks, b"")
+            for chunk in self._chunks:
+                if chunk:
+                    return chunk
+            return b""
         except BaseException as exc:
             self.failure = exc
             raise
@@ -123,7 +190,7 @@ class HashingReader:
         if self.multihash is not None and hash_value:
             got = self.multihash.hexdigest()
             if got != hash_value:
-                return f"checksum mismatch (expected {hash_value}, got {got})"
+                return f"multihash mismatch (expected {hash_value}, got {got})"
         return None
 
 
