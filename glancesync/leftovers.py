@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import logging
 
-from glancesync.backends.base import Backend
-from glancesync.backends.glance import UPLOAD_MARKER
+from glancesync.backends.base import UPLOAD_MARKER, Backend
 from glancesync.errors import BackendError
 from glancesync.image import Image, owned_by
 

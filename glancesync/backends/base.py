@@ -13,6 +13,11 @@ from typing import Any, Protocol
 
 from glancesync.image import Image
 
+# User property that marks an image while glancesync uploads it; removed once the data is
+# verified, so a marked non-active image is the leftover of an interrupted upload.
+UPLOAD_MARKER = "glancesync_upload"
+UPLOAD_MARKER_VALUE = "in_progress"
+
 # Called with the number of bytes just sent, so the CLI and the service can show progress.
 ProgressCallback = Callable[[int], None]
 
@@ -38,8 +43,7 @@ class Backend(Protocol):
         """Bare names of the target's regions, sorted by name (E5)."""
         ...
 
-    def tenant_id(self) -> str:
-        ...
+    def tenant_id(self) -> str: ...
 
     def list_images(self, region: str) -> list[Image]:
         """Every image the credential can see in ``region``, in listing order, unfiltered."""
@@ -68,8 +72,7 @@ class Backend(Protocol):
         """Make ``image`` have exactly this name, visibility and user properties."""
         ...
 
-    def delete(self, region: str, image_id: str) -> None:
-        ...
+    def delete(self, region: str, image_id: str) -> None: ...
 
 
 def full_region_name(target_name: str, region: str) -> str:

@@ -29,7 +29,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from glancesync.backends.base import ImageSource, ProgressCallback, full_region_name
+from glancesync.backends.base import (
+    UPLOAD_MARKER,
+    UPLOAD_MARKER_VALUE,
+    ImageSource,
+    ProgressCallback,
+    full_region_name,
+)
 from glancesync.backends.glance_data import (
     CHUNK_SIZE,
     ApiSource,
@@ -49,8 +55,6 @@ LOG = logging.getLogger(__name__)
 
 # Set on every image glancesync creates, removed once its data is verified: an image that
 # still carries it is a leftover of an interrupted upload.
-UPLOAD_MARKER = "glancesync_upload"
-UPLOAD_MARKER_VALUE = "in_progress"
 # Socket read timeout (not a total) of uploads and downloads.
 DATA_TIMEOUT = 600.0
 _VERSION_PATH = re.compile(r"/v\d+(\.\d+)?/?$")
