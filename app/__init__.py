@@ -55,6 +55,12 @@ def create_app(
     test_config = dict(test_config or {})
     settings = load_settings(environ)
     app = Flask(__name__, instance_relative_config=True)
+    # No 308 redirect (an HTML page) from ``a//b`` to ``a/b``: such paths (e.g. a region
+    # ``..%2F``) match no route and get the JSON 404 like any other unknown path (10.1).
+    app.url_map.merge_slashes = False
+    # No automatic OPTIONS answer (an empty text/html 200): OPTIONS is a JSON 405 like
+    # any other method the routes of 10.4 do not list.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config.from_mapping(DEFAULTS)
     app.config["REQUIRED_ROLES"] = settings.openstack.required_roles
     flask_file = flask_config_file(environ)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("GlanceSync-API")
@@ -60,7 +61,20 @@ def handle_unexpected(exc: Exception) -> Response:
     return error_response(500, MESSAGES[500])
 
 
+CONNECTION_ERRORS = (OperationalError, InterfaceError)
+
+
+def handle_database_error(exc: DBAPIError) -> Response:
+    """A lost or restarting database is an outage (503), not a bug; other database
+    errors stay 500. Only the driver's exception type is logged: its text may quote the URL."""
+    if not exc.connection_invalidated and not isinstance(exc, CONNECTION_ERRORS):
+        return handle_unexpected(exc)
+    log.error("Database unavailable: %s", type(exc.orig).__name__)
+    return error_response(503, MESSAGES[503], "The task database cannot be reached")
+
+
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ApiError, handle_api_error)
+    app.register_error_handler(DBAPIError, handle_database_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)

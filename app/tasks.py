@@ -36,13 +36,24 @@ def this_worker() -> str:
 
 
 def pid_alive(pid: int) -> bool:
+    """A zombie is dead: a killed worker stays one until init reaps it (seconds, in some
+    containers), and a restarted service must not take its tasks for running."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return not is_zombie(pid)
+
+
+def is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stream:
+            state = stream.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False  # no /proc (not Linux): trust the signal check
+    return state in ("Z", "X")
 
 
 class TaskRunner:

@@ -12,6 +12,7 @@ import binascii
 import configparser
 import os
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -325,7 +326,38 @@ def load_config(
     settings = _Settings(source=source, file=_parse_ini(text, source))
     for section, key, value in parsed_overrides:
         settings.overrides.setdefault(section or DEFAULT, {})[key] = value
-    return _build_config(settings, environ)
+    config = _build_config(settings, environ)
+    if path:
+        config.warnings.extend(permission_warnings(path, settings.file))
+    return config
+
+
+# Keys whose value is a secret (the password, or the credential that embeds it).
+SECRET_KEYS = frozenset({"credential", "password"})
+_READABLE_BY_OTHERS = stat.S_IRGRP | stat.S_IROTH
+READABLE_SECRETS = (
+    "Configuration file {path} holds credentials and is readable by other users; chmod 600 it"
+)
+
+
+def permission_warnings(path: str, file: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """Warn when a file that holds passwords can be read by other local users.
+
+    Credentials in the file are only base64-encoded, so the file mode is their only
+    protection; a warning (not an error) keeps existing deployments running.
+    """
+    holds_secrets = any(
+        value.strip() for keys in file.values() for key, value in keys.items() if key in SECRET_KEYS
+    )
+    if not holds_secrets:
+        return []
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return []  # a text named after a path that does not exist: nothing to protect
+    if not stat.S_ISREG(mode) or not mode & _READABLE_BY_OTHERS:
+        return []
+    return [READABLE_SECRETS.format(path=path)]
 
 
 # --- reading ---------------------------------------------------------------------------

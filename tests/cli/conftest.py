@@ -22,7 +22,7 @@ class Runner:
         self.capsys = capsys
         self.store = tmp_path / "store"
         self.config = tmp_path / "glancesync.conf"
-        self.config.write_text(BASIC_CONFIG)
+        self.write_config(BASIC_CONFIG)
         monkeypatch.chdir(tmp_path)
         monkeypatch.setenv("GLANCESYNC_CONFIG", str(self.config))
         monkeypatch.delenv("GLANCESYNC_USE_MOCK", raising=False)
@@ -37,7 +37,12 @@ class Runner:
         if config is None and scenario_config.exists():
             config = scenario_config.read_text()
         scenario_config.unlink(missing_ok=True)
-        self.config.write_text(config if config is not None else BASIC_CONFIG)
+        self.write_config(config if config is not None else BASIC_CONFIG)
+
+    def write_config(self, text: str) -> None:
+        """Mode 600, as operators keep it: a file readable by others adds a WARNING line."""
+        self.config.write_text(text)
+        self.config.chmod(0o600)
 
     def __call__(self, *args: str) -> tuple[int, str, str]:
         code = main(list(args))

@@ -719,6 +719,7 @@ def test_load_config_reads_named_file(tmp_path):
 def test_load_config_reads_given_path(tmp_path):
     path = tmp_path / "g.conf"
     path.write_text(MINIMAL + "bogus = 1\n")
+    path.chmod(0o600)  # else the permission warning of config.permission_warnings joins in
     config = load_config(path=str(path), environ={})
     assert config.warnings == ["Unknown option bogus in section [master]"]
 
