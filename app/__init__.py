@@ -37,6 +37,8 @@ migrate = Migrate()
 DEFAULTS: dict[str, Any] = {
     "SYNC_WORKERS": 4,  # background syncs at the same time in one server process
     "HEARTBEAT_INTERVAL": 10.0,
+    # Progress stored and cancel requests polled at most this often (seconds) per task.
+    "PROGRESS_INTERVAL": 1.0,
     "DEAD_AFTER": 60.0,
     "REGIONS_REFRESH": REFRESH_SECONDS,
     "CORE_CONFIG_FILE": None,  # None: GLANCESYNC_CONFIG, else /etc/glancesync.conf

@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, Index, Integer, String, Text, text
+from sqlalchemy import Boolean, DateTime, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 db = SQLAlchemy()
@@ -52,9 +52,17 @@ class Task(db.Model):
     images: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
     worker: Mapped[str] = mapped_column(String(255), nullable=False, default="")
     heartbeat: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    # Upload progress (JSON text of the ``progress`` member), written by the worker running
+    # the sync at most once per PROGRESS_INTERVAL; the last one is kept when the task ends.
+    progress: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Set by POST .../cancel in any server process; the running worker polls it.
+    cancel_requested: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
 
     def to_dict(self, with_images: bool = True) -> dict:
-        """The task representation of 10.7 (the list route leaves ``images`` out)."""
+        """The task representation of 10.7; the list route leaves out ``images`` and the
+        progress members, which grow with the number of uploads."""
         body = {
             "taskId": self.task_id,
             "region": self.region,
@@ -66,7 +74,18 @@ class Task(db.Model):
         }
         if with_images:
             body["images"] = json.loads(self.images or "[]")
+            body["progress"] = self.progress_dict()
+            body["cancelRequested"] = bool(self.cancel_requested)
         return body
+
+    def progress_dict(self) -> dict | None:
+        """The stored progress; an empty one for a syncing task that stored none yet, None
+        for a finished task that never had any (e.g. one from before migration 0002)."""
+        if self.progress:
+            return json.loads(self.progress)
+        if self.status == SYNCING:
+            return {"images": [], "bytesDone": 0, "bytesTotal": 0}
+        return None
 
     def __repr__(self) -> str:
         return f"<Task {self.task_id} {self.region} {self.status}>"

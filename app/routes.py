@@ -14,10 +14,10 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import delete, select
 
-from app.errors import ApiError
-from app.models import SYNCING, Task, db
+from app.errors import ApiError, error_response
+from app.models import SYNCING, Task, db, utcnow
 from app.regions import core
-from app.tasks import start_sync
+from app.tasks import fail_if_dead, request_cancel, start_sync
 from glancesync.errors import BackendError
 
 bp = Blueprint("api", __name__)
@@ -125,6 +125,23 @@ def get_task(region: str, task_id: str) -> Response:
 def remove_task(region: str, task_id: str) -> Response:
     delete_task(core().resolve(region), task_id)
     return empty(204)
+
+
+NOT_SYNCING = "Task is not syncing. Unable to cancel it."
+
+
+@bp.post("/v1/regions/<region>/tasks/<task_id>/cancel")
+def cancel_task(region: str, task_id: str) -> Response | tuple[Response, int]:
+    """Ask the sync to stop (202, the task still ``syncing``): it ends ``failed`` with the
+    message ``cancelled`` within a chunk once its worker sees the request. 409 when the
+    task already ended, or its worker died (it is marked failed, as a POST would)."""
+    task = find_task(core().resolve(region), task_id)
+    if task.status == SYNCING and fail_if_dead(task, utcnow()):
+        db.session.expire_all()
+    if not request_cancel(task):
+        return error_response(409, NOT_SYNCING)
+    db.session.expire_all()
+    return jsonify(find_task(task.region, task_id).to_dict()), 202
 
 
 # -- compatibility routes of the published v1 (Apiary) spec -----------------------------

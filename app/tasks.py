@@ -12,8 +12,10 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import Flask, current_app
@@ -23,11 +25,23 @@ from sqlalchemy.exc import IntegrityError
 from app.errors import ApiError
 from app.models import FAILED, SYNCED, SYNCING, Task, db, utcnow
 from app.regions import core
+from glancesync.progress import UploadTracker
 
 log = logging.getLogger("GlanceSync-API")
 EXTENSION = "glancesync.tasks"
 INTERRUPTED = "Sync interrupted: the server process running it stopped"
 CREATE_ATTEMPTS = 5
+CANCELLED = "cancelled"
+
+
+@dataclass
+class LiveTask:
+    """What the thread of a running sync shares with the heartbeat thread: the progress it
+    records, and the cancel flag the heartbeat thread sets when the database asks for it."""
+
+    tracker: UploadTracker = field(default_factory=UploadTracker)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    written: int = -1  # tracker version last stored
 
 
 def this_worker() -> str:
@@ -60,10 +74,17 @@ class TaskRunner:
     """Runs syncs in a bounded thread pool and keeps the heartbeat of the tasks it owns."""
 
     def __init__(
-        self, app: Flask, max_workers: int, heartbeat_interval: float, dead_after: float
+        self,
+        app: Flask,
+        max_workers: int,
+        heartbeat_interval: float,
+        dead_after: float,
+        progress_interval: float = 1.0,
     ) -> None:
         self.app = app
         self.heartbeat_interval = heartbeat_interval
+        self.progress_interval = progress_interval
+        self._live: dict[str, LiveTask] = {}
         self.dead_after = timedelta(seconds=dead_after)
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="sync")
         self._owned: set[str] = set()
@@ -83,12 +104,14 @@ class TaskRunner:
         with self._process_lock:
             self._owned.add(task_id)
             self._process_owned.add(task_id)
+            self._live[task_id] = LiveTask()
         self._ensure_heartbeat()
 
     def release(self, task_id: str) -> None:
         with self._process_lock:
             self._owned.discard(task_id)
             self._process_owned.discard(task_id)
+            self._live.pop(task_id, None)
 
     def owned(self) -> list[str]:
         """The tasks of this runner (the ones it keeps the heartbeat of)."""
@@ -118,25 +141,29 @@ class TaskRunner:
         self._pool.submit(self._run, task_id, region)
 
     def _run(self, task_id: str, region: str) -> None:
+        live = self.live(task_id) or LiveTask()
         with self.app.app_context():
             try:
-                status, message, images = self._sync(region)
+                status, message, images = self._sync(region, live)
             except Exception as exc:  # every failure must end the task, never leave it syncing
                 log.exception("Sync task %s of region %s failed", task_id, region)
                 status, message, images = FAILED, str(exc) or type(exc).__name__, []
+                live.tracker.fail_unfinished()
             try:
-                finish(task_id, status, message, images)
+                finish(task_id, status, message, images, live.tracker.snapshot())
             finally:
                 self.release(task_id)
                 db.session.remove()
 
     @staticmethod
-    def _sync(region: str) -> tuple[str, str | None, list[dict]]:
+    def _sync(region: str, live: LiveTask) -> tuple[str, str | None, list[dict]]:
         try:
             gs = core().glancesync()
         except ApiError as exc:
             return FAILED, exc.description, []
-        result = gs.sync_region(region).to_dict()
+        result = gs.sync_region(
+            region, progress=live.tracker, should_cancel=live.cancel.is_set
+        ).to_dict()
         if result["failed"]:
             return FAILED, result["error"], result["images"]
         return SYNCED, result["summary"], result["images"]
@@ -151,11 +178,48 @@ class TaskRunner:
                 self._beater.start()
 
     def _beat_loop(self) -> None:
-        while not self._stop.wait(self.heartbeat_interval):
+        """Every ``progress_interval``: store progress, poll cancels; the heartbeat itself
+        only every ``heartbeat_interval``."""
+        tick = max(0.01, min(self.heartbeat_interval, self.progress_interval))
+        last_beat = time.monotonic()
+        while not self._stop.wait(tick):
             try:
-                self.beat()
+                self.report()
+                if time.monotonic() - last_beat >= self.heartbeat_interval:
+                    last_beat = time.monotonic()
+                    self.beat()
             except Exception:  # a database hiccup must not stop later heartbeats
                 log.exception("Heartbeat update failed")
+
+    # -- progress and cancel -------------------------------------------------------------
+    def live(self, task_id: str) -> LiveTask | None:
+        with self._process_lock:
+            return self._live.get(task_id)
+
+    def cancel_here(self, task_id: str) -> None:
+        """Raise the flag now when this process runs the task (no wait for the poll)."""
+        live = self.live(task_id)
+        if live is not None:
+            live.cancel.set()
+
+    def report(self) -> None:
+        """Store the changed progress of the running tasks (one small UPDATE each, at most
+        once per interval however many chunks were sent), then raise the cancel flag of
+        those whose cancel was requested, possibly through another server process."""
+        with self._process_lock:
+            live = dict(self._live)
+        if not live:
+            return
+        with self.app.app_context():
+            for task_id, entry in live.items():
+                version = entry.tracker.version
+                if version != entry.written:
+                    store_progress(task_id, entry.tracker.snapshot())
+                    entry.written = version
+            for task_id in cancel_requested(list(live)):
+                live[task_id].cancel.set()
+            db.session.commit()
+            db.session.remove()
 
     def beat(self) -> None:
         """Refresh the heartbeat of every syncing task this process owns."""
@@ -178,16 +242,59 @@ class TaskRunner:
             self.release(task_id)
 
 
-def finish(task_id: str, status: str, message: str | None, images: list[dict]) -> None:
+def finish(
+    task_id: str,
+    status: str,
+    message: str | None,
+    images: list[dict],
+    progress: dict | None = None,
+) -> None:
+    """End the task; its final progress (states ``done``/``failed``) is kept for the record."""
     now = utcnow()
+    values = {"progress": json.dumps(progress)} if progress is not None else {}
     db.session.execute(
         update(Task)
         .where(Task.task_id == task_id)
         .values(
-            status=status, message=message, images=json.dumps(images), updated=now, heartbeat=now
+            status=status,
+            message=message,
+            images=json.dumps(images),
+            updated=now,
+            heartbeat=now,
+            **values,
         )
     )
     db.session.commit()
+
+
+def store_progress(task_id: str, progress: dict) -> None:
+    """Only while syncing: a late write must never replace the final progress."""
+    db.session.execute(
+        update(Task)
+        .where(Task.task_id == task_id, Task.status == SYNCING)
+        .values(progress=json.dumps(progress))
+    )
+
+
+def cancel_requested(task_ids: list[str]) -> list[str]:
+    return list(
+        db.session.scalars(
+            select(Task.task_id).where(Task.task_id.in_(task_ids), Task.cancel_requested)
+        )
+    )
+
+
+def request_cancel(task: Task) -> bool:
+    """Record the cancel of a syncing task (any process may run it); False when it is not
+    syncing any more. The runner of this process, if it runs the task, stops it at once."""
+    result = db.session.execute(
+        update(Task).where(Task.id == task.id, Task.status == SYNCING).values(cancel_requested=True)
+    )
+    db.session.commit()
+    if not result.rowcount:
+        return False
+    runner().cancel_here(task.task_id)
+    return True
 
 
 def runner() -> TaskRunner:
@@ -288,6 +395,7 @@ def init_tasks(app: Flask) -> TaskRunner:
         app.config["SYNC_WORKERS"],
         app.config["HEARTBEAT_INTERVAL"],
         app.config["DEAD_AFTER"],
+        app.config.get("PROGRESS_INTERVAL", 1.0),
     )
     app.extensions[EXTENSION] = runner_
     return runner_

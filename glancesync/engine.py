@@ -170,6 +170,7 @@ class GlanceSync:
         on_done: Callable[[RegionRef, RegionResult], None] | None = None,
         catalogue: Catalogue | None = None,
         join_timeout: float = DEFAULT_JOIN_TIMEOUT,
+        cancel_for: Callable[[RegionRef], Callable[[], bool]] | None = None,
     ) -> list[RegionResult]:
         """Sync several regions at once, ``max_workers`` at a time, in threads.
 
@@ -178,10 +179,16 @@ class GlanceSync:
         ``glancesync.fanout``). ``log_for`` gives each region its logger (called once per
         region); ``on_done`` is called as each region ends. Results come in ``regions``
         order; failures are reported in them, never raised (6.6).
+
+        ``should_cancel`` cancels every region; ``cancel_for(ref)`` gives one region its own
+        check, so a cancelled region withdraws from the shared reads while the others go on.
+        Both are polled between actions and between the chunks of an upload.
         """
         refs = [self._ref(region) for region in regions]
         logs = {ref.full: (log_for(ref) if log_for else self.log) for ref in refs}
-        run = _RunOptions(dry_run, progress, should_cancel, on_done or (lambda ref, result: None))
+        run = _RunOptions(
+            dry_run, progress, should_cancel, on_done or (lambda ref, result: None), cancel_for
+        )
         try:
             catalogue = catalogue or self.load_master(self.log)
         except BackendError as exc:
@@ -286,7 +293,7 @@ class GlanceSync:
             source_for = functools.partial(fanout.source_for, region)
         try:
             result = self._execute(
-                prepared, run.dry_run, source_for, run.progress, run.should_cancel
+                prepared, run.dry_run, source_for, run.progress, run.cancel_of(prepared.ref)
             )
         finally:
             slots.finished(region)
@@ -315,6 +322,14 @@ class _RunOptions:
     progress: ProgressFactory | None
     should_cancel: Callable[[], bool] | None
     on_done: Callable[[RegionRef, RegionResult], None]
+    cancel_for: Callable[[RegionRef], Callable[[], bool]] | None = None
+
+    def cancel_of(self, ref: RegionRef) -> Callable[[], bool] | None:
+        """The cancel check of one region: the run's, or-ed with the region's own."""
+        checks = [c for c in (self.should_cancel, self.cancel_for and self.cancel_for(ref)) if c]
+        if len(checks) < 2:
+            return checks[0] if checks else None
+        return lambda: any(check() for check in checks)
 
     def finish(self, ref: RegionRef, result: RegionResult) -> RegionResult:
         self.on_done(ref, result)

@@ -44,3 +44,12 @@ class BackendError(GlanceSyncError):
 
 class RegionNotFound(BackendError):
     """The region is not known to its target."""
+
+
+class Cancelled(BackendError):
+    """The operator cancelled the sync; raised between actions or between two chunks of an
+    upload. A ``BackendError`` so that retries never repeat it (``retry.is_transient``) and
+    the half image is removed like after any other failed upload."""
+
+    def __init__(self, message: str = "cancelled"):
+        super().__init__(message)

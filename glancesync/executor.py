@@ -9,9 +9,11 @@ from glancesync import planner as pl
 from glancesync import result as rs
 from glancesync import status as st
 from glancesync.backends.base import Backend, ImageSource, ProgressCallback
-from glancesync.errors import BackendError
+from glancesync.errors import BackendError, Cancelled
 from glancesync.image import Image
 from glancesync.planner import Action, Plan
+
+__all__ = ["Cancelled", "Executor", "ProgressFactory", "SourceFor", "initial_results"]
 
 MB = 1048576
 _FIRST_LINE = {
@@ -28,11 +30,35 @@ _ACTION_OF_STATUS = {
 }
 
 SourceFor = Callable[[Image], ImageSource]
+# ``progress(region_full, image_name, size)`` is called as each upload starts and returns
+# the callback of that upload (called with the bytes of each chunk sent). A factory may
+# also have two optional hooks, so that one line per region can show a total and end:
+#   ``planned(region_full, nbytes)``: the bytes the region's plan uploads, before it runs;
+#   ``ended(region_full, failed_image)``: the region is done; ``failed_image`` names the
+#   upload that failed (None when none did).
 ProgressFactory = Callable[[str, str, int], ProgressCallback | None]
 
 
-class Cancelled(BackendError):
-    """The sync was cancelled between two steps."""
+class _ChunkGuard:
+    """The callback an upload gets: forwards each chunk to the display, then checks for a
+    cancel, so a multi-GB upload stops within one chunk rather than at its end.
+
+    The chunk that completes the upload never raises: the image is whole by then, and the
+    cancel takes effect before the next action instead.
+    """
+
+    def __init__(
+        self, shown: ProgressCallback | None, should_cancel: Callable[[], bool], size: int
+    ):
+        self.shown, self.should_cancel, self.size = shown, should_cancel, size
+        self.done = 0
+
+    def __call__(self, nbytes: int) -> None:
+        self.done += nbytes
+        if self.shown is not None:
+            self.shown(nbytes)
+        if self.done < self.size and self.should_cancel():
+            raise Cancelled()
 
 
 def initial_results(plan: Plan, dry_run: bool) -> list[rs.ImageResult]:
@@ -78,26 +104,46 @@ class Executor:
         self.uploaded_bytes = 0
 
     def run(self) -> rs.RegionResult:
-        result = rs.RegionResult(self.full, images=initial_results(self.plan, self.dry_run))
-        entries = self._entries(result.images)
-        for action in self.plan.actions:
-            entry = entries.get((action.kind == pl.UPDATE_OBSOLETE, action.name))
-            try:
-                if self.should_cancel():
-                    raise Cancelled("cancelled")
-                self._run(action)
-            except Exception as exc:  # noqa: BLE001 - a failure stops this region only (6.6)
-                message = self._error_text(exc)
-                self.log.error(message)
-                result.failed, result.error = True, message
-                if entry is not None:
-                    entry.result, entry.error = rs.FAILED, message
-                return result
-            if entry is not None and action.kind != pl.WARN_CHECKSUM:
-                entry.result = rs.PLANNED if self.dry_run else rs.DONE
-        result.summary = self._summary()
-        self.log.info(result.summary)
-        return result
+        failed_upload: str | None = None
+        self._hook("planned", self._planned_bytes())
+        try:
+            result = rs.RegionResult(self.full, images=initial_results(self.plan, self.dry_run))
+            entries = self._entries(result.images)
+            for action in self.plan.actions:
+                entry = entries.get((action.kind == pl.UPDATE_OBSOLETE, action.name))
+                try:
+                    if self.should_cancel():
+                        raise Cancelled()
+                    self._run(action)
+                except Exception as exc:  # noqa: BLE001 - a failure stops this region only (6.6)
+                    message = self._error_text(exc)
+                    self.log.error(self._log_text(exc, message))
+                    result.failed, result.error = True, message
+                    if entry is not None:
+                        entry.result, entry.error = rs.FAILED, message
+                    if action.kind in pl.UPLOAD_KINDS:
+                        failed_upload = action.name
+                    return result
+                if entry is not None and action.kind != pl.WARN_CHECKSUM:
+                    entry.result = rs.PLANNED if self.dry_run else rs.DONE
+            result.summary = self._summary()
+            self.log.info(result.summary)
+            return result
+        finally:
+            self._hook("ended", failed_upload)
+
+    def _planned_bytes(self) -> int:
+        return 0 if self.dry_run else self.plan.upload_bytes
+
+    def _hook(self, name: str, value: object) -> None:
+        """Call an optional hook of the progress factory (see ``ProgressFactory``)."""
+        hook = getattr(self.progress, name, None)
+        if hook is not None and not self.dry_run:
+            hook(self.full, value)
+
+    def _log_text(self, exc: Exception, message: str) -> str:
+        """A cancel's message is the bare ``cancelled`` (10.7); its log line names the region."""
+        return f"{self.full}: sync {message}" if isinstance(exc, Cancelled) else message
 
     def _error_text(self, exc: Exception) -> str:
         if isinstance(exc, BackendError):
@@ -148,7 +194,8 @@ class Executor:
             self.log.info(f"{self.full}: Pending: {a.name} ({mb} MB)")
             return
         props = {**a.properties, **self._resolve(a)}
-        callback = self.progress(self.full, a.name, a.size) if self.progress else None
+        shown = self.progress(self.full, a.name, a.size) if self.progress else None
+        callback = _ChunkGuard(shown, self.should_cancel, a.size)
         new = self.backend.upload(
             self.region, a.master, a.is_public, props, self.source_for(a.master), callback
         )

@@ -122,7 +122,9 @@ def is_transient(exc: BaseException) -> bool:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, (Permanent, BackendError)):
-            return False  # BackendError: already a final, reported failure (6.6)
+            # BackendError: already a final, reported failure (6.6); this includes
+            # errors.Cancelled, which an operator asked for and no retry may undo.
+            return False
         verdict = _verdict(current)
         if verdict is not None:
             return verdict

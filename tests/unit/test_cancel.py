@@ -1,0 +1,224 @@
+"""Cancel between the chunks of an upload (issue 7, item 4): one region, and the fan-out
+case where a cancelled region withdraws from the shared master read while the others go on."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from glancesync import engine
+from glancesync.backends import make_backends
+from glancesync.backends.glance_data import HashingReader
+from glancesync.backends.mock import MockStore
+from glancesync.backends.retry import is_transient
+from glancesync.config import load_config
+from glancesync.engine import GlanceSync
+from glancesync.errors import BackendError, Cancelled
+from glancesync.image import Image
+from glancesync.regions import RegionRef
+
+CHUNK = 1000
+REGIONS = ["Burgos", "Caceres", "other:Madrid"]
+CONFIG = """
+[main]
+master_region = Valladolid
+
+[master]
+credential = user,ZmFrZXBhc3N3b3JkLG9mY291cnNl,http://server:5000/v3,tenant1
+
+[other]
+credential = user2,ZmFrZXBhc3N3b3JkLG9mY291cnNl,http://server2:5000/v3,tenant2
+"""
+
+
+class Source:
+    """``size`` bytes in CHUNK pieces; every ``chunks()`` call is one read of the master."""
+
+    def __init__(self, image: Image, reads: Counter, lock: threading.Lock):
+        self.image, self.size, self.reads, self.lock = image, image.size, reads, lock
+
+    def chunks(self) -> Iterator[bytes]:
+        with self.lock:
+            self.reads[self.image.name] += 1
+        for offset in range(0, self.size, CHUNK):
+            yield b"x" * min(CHUNK, self.size - offset)
+
+
+class ChunkedUploads:
+    """The mock behind an upload that reads its source and reports each chunk, like the
+    real backend; the image is stored only once every byte went through. A cancelled upload
+    keeps its half-read source, so only the fan-out's withdraw can release a shared read."""
+
+    def __init__(self, inner: Any, reads: Counter, lock: threading.Lock):
+        self.inner, self.reads, self.lock = inner, reads, lock
+        self.chunks: Counter = Counter()  # region full name -> chunks sent
+        self.abandoned: list[Iterator[bytes]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def image_source(self, region: str, image: Image) -> Source:
+        return Source(image, self.reads, self.lock)
+
+    def upload(self, region, master, is_public, properties, source, progress=None) -> Image:
+        chunks = source.chunks()
+        for chunk in chunks:
+            with self.lock:
+                self.chunks[self.inner.full_name(region)] += 1
+            if progress is not None:
+                try:
+                    progress(len(chunk))
+                except Cancelled:
+                    self.abandoned.append(chunks)
+                    raise
+        return self.inner.upload(region, master, is_public, properties, source, None)
+
+
+def master_images(n: int = 4) -> list[Image]:
+    return [
+        Image(
+            name=f"image{i}",
+            id=f"id{i}",
+            owner="tenant1id",
+            is_public=True,
+            checksum=f"chk{i}",
+            size=CHUNK * (5 + i),
+        )
+        for i in range(1, n + 1)
+    ]
+
+
+@pytest.fixture
+def world(monkeypatch):
+    # buffers smaller than an image: a consumer nobody reads would block the shared reader
+    monkeypatch.setattr(engine, "FanOut", functools.partial(engine.FanOut, buffer_bytes=2 * CHUNK))
+    config = load_config(text=CONFIG, environ={})
+    store = MockStore({"Valladolid": master_images(), **{r: [] for r in REGIONS}})
+    reads: Counter = Counter()
+    lock = threading.Lock()
+    backends = {
+        name: ChunkedUploads(backend, reads, lock)
+        for name, backend in make_backends(config, environ={}, store=store).items()
+    }
+    return GlanceSync(config, backends, logging.getLogger("test-cancel")), store, reads, backends
+
+
+def names(store: MockStore, region: str) -> list[str]:
+    return sorted(image.name for image in store.images(region))
+
+
+def after_chunks(backends: dict, region: str, count: int) -> Callable[[], bool]:
+    """A cancel check that turns true once ``region`` sent ``count`` chunks."""
+    target = "other" if region.startswith("other:") else "master"
+    return lambda: backends[target].chunks[region] >= count
+
+
+def test_cancel_stops_an_upload_between_chunks(world):
+    gs, store, _, backends = world
+    result = gs.sync_region("Burgos", should_cancel=after_chunks(backends, "Burgos", 2))
+    assert result.failed and result.error == "cancelled"
+    assert backends["master"].chunks["Burgos"] == 2  # not the 6 chunks of image1
+    assert names(store, "Burgos") == []  # no half image
+    image1 = next(e for e in result.images if e.name == "image1")
+    assert (image1.result, image1.error) == ("failed", "cancelled")
+
+
+def test_a_cancel_on_the_last_chunk_keeps_the_whole_image_and_stops_before_the_next(world):
+    gs, store, _, backends = world
+    result = gs.sync_region("Burgos", should_cancel=after_chunks(backends, "Burgos", 6))
+    assert result.failed and result.error == "cancelled"
+    assert names(store, "Burgos") == ["image1"]
+
+
+def test_progress_hooks_see_the_plan_and_the_failed_upload(world):
+    gs, _, _, backends = world
+    calls: list[tuple] = []
+
+    class Factory:
+        def __call__(self, region: str, name: str, size: int):
+            calls.append(("start", region, name))
+            return None
+
+        def planned(self, region: str, nbytes: int) -> None:
+            calls.append(("planned", region, nbytes))
+
+        def ended(self, region: str, failed_image: str | None) -> None:
+            calls.append(("ended", region, failed_image))
+
+    gs.sync_region("Burgos", progress=Factory(), should_cancel=after_chunks(backends, "Burgos", 2))
+    total = sum(image.size for image in master_images())
+    assert calls == [
+        ("planned", "Burgos", total),
+        ("start", "Burgos", "image1"),
+        ("ended", "Burgos", "image1"),
+    ]
+
+
+def test_a_cancelled_region_withdraws_from_the_fan_out_and_the_others_go_on(world):
+    gs, store, reads, backends = world
+    cancel = after_chunks(backends, "Caceres", 2)
+    start = time.monotonic()
+    results = gs.sync_regions(
+        REGIONS,
+        max_workers=3,
+        cancel_for=lambda ref: cancel if ref.full == "Caceres" else (lambda: False),
+    )
+    elapsed = time.monotonic() - start
+    by_region = {r.region: r for r in results}
+    assert by_region["Caceres"].failed and by_region["Caceres"].error == "cancelled"
+    assert names(store, "Caceres") == []
+    everything = [f"image{i}" for i in range(1, 5)]
+    for region in ("Burgos", "other:Madrid"):
+        assert not by_region[region].failed
+        assert names(store, region) == everything
+    assert reads == {name: 1 for name in everything}  # the master is still read once
+    # the abandoned consumer was detached: nothing waited for Caceres (join timeout: 30 s)
+    assert elapsed < 5
+    assert backends["master"].abandoned
+
+
+def test_sync_regions_should_cancel_stops_every_region(world):
+    gs, store, _, _ = world
+    results = gs.sync_regions(REGIONS, max_workers=3, should_cancel=lambda: True)
+    assert [r.error for r in results] == ["cancelled"] * 3
+    assert all(names(store, region) == [] for region in REGIONS)
+
+
+def test_cancel_is_never_retried_and_survives_the_http_stack():
+    assert not is_transient(Cancelled())
+    assert isinstance(Cancelled(), BackendError) and str(Cancelled()) == "cancelled"
+
+    class OneChunk:
+        size = 10
+
+        def chunks(self) -> Iterator[bytes]:
+            yield b"0123456789"
+
+    def cancel(nbytes: int) -> None:
+        raise Cancelled()
+
+    reader = HashingReader(OneChunk(), progress=cancel)
+    reader.open()
+    with pytest.raises(Cancelled):
+        reader.read(5)
+    assert isinstance(reader.failure, Cancelled)  # what GlanceBackend looks at
+
+
+def test_cancel_for_and_should_cancel_combine():
+    run = engine._RunOptions(False, None, lambda: False, lambda ref, result: None, None)
+    assert run.cancel_of(RegionRef("master", "Burgos"))() is False
+    flag = threading.Event()
+    run = engine._RunOptions(
+        False, None, lambda: False, lambda ref, result: None, lambda ref: flag.is_set
+    )
+    check = run.cancel_of(RegionRef("master", "Burgos"))
+    assert check is not None and not check()
+    flag.set()
+    assert check()
