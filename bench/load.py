@@ -36,6 +36,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests" / "integration")]
 from service_process import CountingProxy, ServiceProcess  # noqa: E402
 
 from testbed import Testbed  # noqa: E402
+from testbed.clients import session_for  # noqa: E402
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -44,23 +45,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def admin_tokens(tb_info: dict[str, Any], count: int) -> list[str]:
-    from keystoneauth1 import session
-    from keystoneauth1.identity import v3
-
-    ks = tb_info["keystones"]["keystone-1"]
-    creds = ks["admin"]
-    tokens = []
-    for _ in range(count):
-        auth = v3.Password(
-            auth_url=ks["url"],
-            username=creds["username"],
-            password=creds["password"],
-            project_name=creds["project_name"],
-            user_domain_name=creds["user_domain_name"],
-            project_domain_name=creds["project_domain_name"],
-        )
-        tokens.append(session.Session(auth=auth).get_token())
-    return tokens
+    return [session_for(tb_info).get_token() for _ in range(count)]
 
 
 def post_storm(service: ServiceProcess, tokens: list[str], posts: int = 200) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from demo import service
 from demo.service import MASTER, REPO, Api, ServiceFiles
+from testbed.clients import session_for
 
 DEMO_DIR = REPO / ".demo"
 TESTBED_DIR = DEMO_DIR / "testbed"
@@ -66,20 +67,9 @@ def start_testbed() -> dict[str, Any]:
 
 def glance_client(info: dict[str, Any], region: str) -> Any:
     from glanceclient import Client
-    from keystoneauth1 import session
-    from keystoneauth1.identity import v3
 
-    keystone = info["keystones"][info["regions"][region]["keystone"]]
-    admin = keystone["admin"]
-    auth = v3.Password(
-        auth_url=keystone["url"],
-        username=admin["username"],
-        password=admin["password"],
-        project_name=admin["project_name"],
-        user_domain_name=admin["user_domain_name"],
-        project_domain_name=admin["project_domain_name"],
-    )
-    return Client("2", session=session.Session(auth=auth), region_name=region)
+    keystone = info["regions"][region]["keystone"]
+    return Client("2", session=session_for(info, keystone), region_name=region)
 
 
 def seed_images(info: dict[str, Any]) -> None:

@@ -303,16 +303,7 @@ def get_token(keystone: dict[str, Any], user: str = "admin") -> str:
     from keystoneauth1 import session
     from keystoneauth1.identity import v3
 
-    creds = keystone[user]
-    auth = v3.Password(
-        auth_url=keystone["url"],
-        username=creds["username"],
-        password=creds["password"],
-        project_name=creds["project_name"],
-        user_domain_name=creds["user_domain_name"],
-        project_domain_name=creds["project_domain_name"],
-    )
-    return session.Session(auth=auth).get_token()
+    return session.Session(auth=v3.Password(auth_url=keystone["url"], **keystone[user])).get_token()
 
 
 class Api:

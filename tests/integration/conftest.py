@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from testbed import Testbed, TestbedError
+from testbed.clients import session_for
 
 
 @pytest.fixture(scope="session")
@@ -39,21 +40,11 @@ def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
 @pytest.fixture(scope="session")
 def os_session(testbed: Testbed) -> Callable[..., object]:
     """Factory: a keystoneauth1 Session for ``user`` ("admin"/"demo") on a keystone."""
-    from keystoneauth1 import session
-    from keystoneauth1.identity import v3
 
-    def make(keystone: str = "keystone-1", user: str = "admin") -> session.Session:
-        ks = testbed.info["keystones"][keystone]
-        creds = ks[user]
-        auth = v3.Password(
-            auth_url=ks["url"],
-            username=creds["username"],
-            password=creds["password"],
-            project_name=creds["project_name"],
-            user_domain_name=creds["user_domain_name"],
-            project_domain_name=creds["project_domain_name"],
-        )
-        return session.Session(auth=auth)
+    def make(keystone: str = "keystone-1", user: str = "admin"):
+        return session_for(testbed.info, keystone, user)
 
     return make
+
+
 from fixtures_glance import *  # noqa: E402,F401,F403 - Glance backend fixtures (issue 4)

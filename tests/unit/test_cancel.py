@@ -3,8 +3,6 @@ case where a cancelled region withdraws from the shared master read while the ot
 
 from __future__ import annotations
 
-import functools
-import logging
 import threading
 import time
 from collections import Counter
@@ -12,43 +10,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from syncworld import CHUNK, REGIONS, CountingSource, build_world
 
 from glancesync import engine
-from glancesync.backends import make_backends
 from glancesync.backends.glance_data import HashingReader
 from glancesync.backends.mock import MockStore
 from glancesync.backends.retry import is_transient
-from glancesync.config import load_config
-from glancesync.engine import GlanceSync
 from glancesync.errors import BackendError, Cancelled
 from glancesync.image import Image
 from glancesync.regions import RegionRef
-
-CHUNK = 1000
-REGIONS = ["Burgos", "Caceres", "other:Madrid"]
-CONFIG = """
-[main]
-master_region = Valladolid
-
-[master]
-credential = user,ZmFrZXBhc3N3b3JkLG9mY291cnNl,http://server:5000/v3,tenant1
-
-[other]
-credential = user2,ZmFrZXBhc3N3b3JkLG9mY291cnNl,http://server2:5000/v3,tenant2
-"""
-
-
-class Source:
-    """``size`` bytes in CHUNK pieces; every ``chunks()`` call is one read of the master."""
-
-    def __init__(self, image: Image, reads: Counter, lock: threading.Lock):
-        self.image, self.size, self.reads, self.lock = image, image.size, reads, lock
-
-    def chunks(self) -> Iterator[bytes]:
-        with self.lock:
-            self.reads[self.image.name] += 1
-        for offset in range(0, self.size, CHUNK):
-            yield b"x" * min(CHUNK, self.size - offset)
 
 
 class ChunkedUploads:
@@ -64,8 +34,8 @@ class ChunkedUploads:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def image_source(self, region: str, image: Image) -> Source:
-        return Source(image, self.reads, self.lock)
+    def image_source(self, region: str, image: Image) -> CountingSource:
+        return CountingSource(image, self.reads, self.lock)
 
     def upload(self, region, master, is_public, properties, source, progress=None) -> Image:
         chunks = source.chunks()
@@ -81,33 +51,12 @@ class ChunkedUploads:
         return self.inner.upload(region, master, is_public, properties, source, None)
 
 
-def master_images(n: int = 4) -> list[Image]:
-    return [
-        Image(
-            name=f"image{i}",
-            id=f"id{i}",
-            owner="tenant1id",
-            is_public=True,
-            checksum=f"chk{i}",
-            size=CHUNK * (5 + i),
-        )
-        for i in range(1, n + 1)
-    ]
+SIZES = [CHUNK * (5 + i) for i in range(1, 5)]
 
 
 @pytest.fixture
 def world(monkeypatch):
-    # buffers smaller than an image: a consumer nobody reads would block the shared reader
-    monkeypatch.setattr(engine, "FanOut", functools.partial(engine.FanOut, buffer_bytes=2 * CHUNK))
-    config = load_config(text=CONFIG, environ={})
-    store = MockStore({"Valladolid": master_images(), **{r: [] for r in REGIONS}})
-    reads: Counter = Counter()
-    lock = threading.Lock()
-    backends = {
-        name: ChunkedUploads(backend, reads, lock)
-        for name, backend in make_backends(config, environ={}, store=store).items()
-    }
-    return GlanceSync(config, backends, logging.getLogger("test-cancel")), store, reads, backends
+    return build_world(monkeypatch, ChunkedUploads, SIZES)
 
 
 def names(store: MockStore, region: str) -> list[str]:
@@ -153,7 +102,7 @@ def test_progress_hooks_see_the_plan_and_the_failed_upload(world):
             calls.append(("ended", region, failed_image))
 
     gs.sync_region("Burgos", progress=Factory(), should_cancel=after_chunks(backends, "Burgos", 2))
-    total = sum(image.size for image in master_images())
+    total = sum(SIZES)
     assert calls == [
         ("planned", "Burgos", total),
         ("start", "Burgos", "image1"),

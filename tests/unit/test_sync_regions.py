@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import logging
 import threading
 import time
 from collections import Counter
@@ -11,40 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from syncworld import CHUNK, REGIONS, CountingSource, build_world, master_images
 
-from glancesync import engine
-from glancesync.backends import make_backends
 from glancesync.backends.mock import MockStore
-from glancesync.config import load_config
-from glancesync.engine import GlanceSync
 from glancesync.image import Image
-
-CHUNK = 1000
-REGIONS = ["Burgos", "Caceres", "other:Madrid"]
-CONFIG = """
-[main]
-master_region = Valladolid
-
-[master]
-credential = user,ZmFrZXBhc3N3b3JkLG9mY291cnNl,http://server:5000/v3,tenant1
-
-[other]
-credential = user2,ZmFrZXBhc3N3b3JkLG9mY291cnNl,http://server2:5000/v3,tenant2
-"""
-
-
-class CountingSource:
-    """The master data of one image; every ``chunks()`` call is one read of the master."""
-
-    def __init__(self, image: Image, reads: Counter, lock: threading.Lock):
-        self.image, self.size = image, image.size
-        self._reads, self._lock = reads, lock
-
-    def chunks(self) -> Iterator[bytes]:
-        with self._lock:
-            self._reads[self.image.name] += 1
-        for offset in range(0, self.size, CHUNK):
-            yield self.image.name.encode()[:1] * min(CHUNK, self.size - offset)
 
 
 class DataBackend:
@@ -81,34 +49,12 @@ class DataBackend:
         return image
 
 
-def master_images(n: int = 5) -> list[Image]:
-    return [
-        Image(
-            name=f"image{i}",
-            id=f"id{i}",
-            owner="tenant1id",
-            is_public=True,
-            checksum=f"chk{i}",
-            size=CHUNK * (3 + i) + 17,
-        )
-        for i in range(1, n + 1)
-    ]
+SIZES = [CHUNK * (3 + i) + 17 for i in range(1, 6)]
 
 
 @pytest.fixture
 def world(monkeypatch):
-    # buffers smaller than an image, so a consumer nobody reads would block the reader
-    monkeypatch.setattr(engine, "FanOut", functools.partial(engine.FanOut, buffer_bytes=2 * CHUNK))
-    config = load_config(text=CONFIG, environ={})
-    store = MockStore({"Valladolid": master_images(), **{r: [] for r in REGIONS}})
-    reads: Counter = Counter()
-    lock = threading.Lock()
-    backends = {
-        name: DataBackend(backend, reads, lock)
-        for name, backend in make_backends(config, environ={}, store=store).items()
-    }
-    gs = GlanceSync(config, backends, logging.getLogger("test-sync-regions"))
-    return gs, store, reads, backends
+    return build_world(monkeypatch, DataBackend, SIZES)
 
 
 def uploaded(store: MockStore, region: str) -> list[str]:
@@ -128,7 +74,7 @@ def test_each_shared_image_is_read_once(world):
     names = [f"image{i}" for i in range(1, 6)]
     for region in REGIONS:
         assert uploaded(store, region) == names
-    sizes = {image.name: image.size for image in master_images()}
+    sizes = {image.name: image.size for image in master_images(SIZES)}
     received = {**backends["master"].received, **backends["other"].received}
     assert len(received) == 15
     assert all(got == sizes[name] for (_, name), got in received.items())
