@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import logging
 import sys
 from collections.abc import Iterator, Sequence
@@ -87,6 +88,8 @@ def run(args: argparse.Namespace, log: logging.Logger) -> int:
         for warning in config.warnings:
             log.warning(warning)
         gs = GlanceSync(config, log=log)
+        # The loaded data lives for the whole command: keep the cyclic GC from rescanning it.
+        gc.freeze()
         return run_mode(gs, args, log)
     except (ConfigError, UsageError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
