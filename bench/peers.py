@@ -123,8 +123,15 @@ def copy_one(master: Any, target: Any, image: dict[str, Any]) -> str:
     return str(new["id"])
 
 
+def target_client(sess: Any, spec: Spec, region: str) -> Any:
+    """The Glance of ``region``: glancesync names a region of another target ``other:Madrid``;
+    a plain loop needs that cloud's own Keystone session (``spec["target_creds"]``)."""
+    cred = spec.get("target_creds", {}).get(region)
+    return glance(make_session(cred) if cred else sess, region.split(":")[-1])
+
+
 def loop_region(sess: Any, spec: Spec, region: str) -> None:
-    master, target = glance(sess, spec["master_region"]), glance(sess, region)
+    master, target = glance(sess, spec["master_region"]), target_client(sess, spec, region)
     for image in spec["images"]:
         copy_one(master, target, image)
 
@@ -191,6 +198,8 @@ def wait_imported(client: Any, image_id: str) -> None:
 
 def glance_download(spec: Spec) -> None:
     """The target Glances pull from the master, one thread per region polling its imports."""
+    if any(r in spec.get("target_creds", {}) for r in spec["regions"]):
+        raise NotImplementedError("glance-download works within one Keystone only")
     sess = make_session(spec["cred"])
     with ThreadPoolExecutor(len(spec["regions"])) as pool:
         jobs = [pool.submit(import_region, sess, spec, r) for r in spec["regions"]]

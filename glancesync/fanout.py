@@ -49,6 +49,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from glancesync.backends.base import ImageSource
+from glancesync.backends.glance_data import StreamHashes
 from glancesync.image import Image
 
 DEFAULT_BUFFER_BYTES = 4 * 1024 * 1024  # per consumer: four 1 MiB chunks of the real backend
@@ -139,10 +140,17 @@ class Consumer:
     the master again through ``reopen`` rather than failing.
     """
 
-    def __init__(self, size: int, channel: _Channel, reopen: Callable[[], ImageSource] | None):
+    def __init__(
+        self,
+        size: int,
+        channel: _Channel,
+        reopen: Callable[[], ImageSource] | None,
+        hashes: StreamHashes | None = None,
+    ):
         self.size = size
         self._channel = channel
         self._reopen = reopen
+        self._hashes = hashes
         self._used = False
 
     @property
@@ -155,7 +163,7 @@ class Consumer:
                 raise RuntimeError("a fan-out consumer can be read only once")
             return self._reopen().chunks()
         self._used = True
-        return self._read()
+        return _Stream(self._read(), self._hashes)
 
     def _read(self) -> Iterator[bytes]:
         try:
@@ -176,8 +184,34 @@ class Consumer:
         self._channel.close()
 
 
+class _Stream:
+    """A consumer's chunks (a generator's interface) and the hashes of the shared read.
+
+    ``hashes`` (md5 + the master's multihash, computed once by the reader thread over the
+    very bytes every consumer gets) is complete once the stream has ended; an uploader may
+    check them instead of hashing the same bytes again in every region's thread.
+    """
+
+    def __init__(self, chunks: Iterator[bytes], hashes: StreamHashes | None):
+        self._chunks = chunks
+        self.hashes = hashes
+
+    def __iter__(self) -> _Stream:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        self._chunks.close()  # type: ignore[attr-defined]
+
+
 class Broadcast:
-    """One reader thread copying ``source.chunks()`` into one bounded buffer per consumer."""
+    """One reader thread copying ``source.chunks()`` into one bounded buffer per consumer.
+
+    With ``hash_algo`` (None: no hashing) the reader thread also computes the md5 and that
+    multihash of what it reads, once for all consumers (``_Stream.hashes``).
+    """
 
     def __init__(
         self,
@@ -186,12 +220,15 @@ class Broadcast:
         buffer_bytes: int = DEFAULT_BUFFER_BYTES,
         name: str = "fanout",
         reopen: Callable[[], ImageSource] | None = None,
+        hash_algo: str | None = None,
     ):
         self.source = source
         self.size = source.size
         self.bytes_read = 0
+        self.hashes = _hashes(hash_algo)
         self.consumers = [
-            Consumer(source.size, _Channel(buffer_bytes), reopen) for _ in range(consumers)
+            Consumer(source.size, _Channel(buffer_bytes), reopen, self.hashes)
+            for _ in range(consumers)
         ]
         self.done = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -213,6 +250,8 @@ class Broadcast:
             chunks = self.source.chunks()
             for chunk in chunks:
                 self.bytes_read += len(chunk)
+                if self.hashes is not None:
+                    self.hashes.update(chunk)
                 if not self._feed(chunk):
                     break  # every consumer detached: reading on would be wasted
             end = _END
@@ -232,6 +271,15 @@ class Broadcast:
         for consumer in self.consumers:
             delivered = consumer._channel.put(chunk, len(chunk)) or delivered
         return delivered
+
+
+def _hashes(hash_algo: str | None) -> StreamHashes | None:
+    if hash_algo is None:
+        return None
+    try:
+        return StreamHashes(hash_algo)
+    except ValueError:  # unknown algorithm: each uploader reports it itself
+        return None
 
 
 class _CountingSource:
@@ -419,6 +467,7 @@ class FanOut:
                 self.buffer_bytes,
                 name=f"fanout-{master.name}",
                 reopen=lambda: self._own_read(master, fallback=True),
+                hash_algo=master.os_hash_algo,
             )
             consumers = dict(zip(entry.joined, broadcast.consumers, strict=True))
             broadcast.start()

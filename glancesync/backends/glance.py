@@ -45,7 +45,7 @@ from glancesync.backends.glance_data import (
     describe,
 )
 from glancesync.backends.retry import Permanent, RetryPolicy, http_status
-from glancesync.errors import BackendError, RegionNotFound
+from glancesync.errors import BackendError, Cancelled, RegionNotFound
 from glancesync.image import Image, is_user_property
 
 if TYPE_CHECKING:
@@ -383,14 +383,30 @@ class GlanceBackend:
         """One try: a fresh read of the source, a new image; failures as _TransferError."""
         progress.restart()
         reader = self._open(full, master, source, progress)
+        try:
+            return self._send(region, master, is_public, properties, reader, leftovers)
+        finally:
+            reader.close()  # stops its prefetch of the master if the upload ended early
+
+    def _send(
+        self,
+        region: str,
+        master: Image,
+        is_public: bool,
+        properties: Mapping[str, Any],
+        reader: HashingReader,
+        leftovers: list[str],
+    ) -> Any:
         client = self._client(region, "data")
         self._discard_all(region, leftovers)  # a previous try's image the region kept
         try:
             return self._create_and_send(client, master, is_public, properties, reader, leftovers)
-        except (_Failed, RegionNotFound):
+        except (_Failed, RegionNotFound, Cancelled):
             raise
         except Exception as exc:  # noqa: BLE001
             cause = reader.failure or exc
+            if isinstance(cause, Cancelled):
+                raise cause from None  # a cancel between chunks: never retried nor rewrapped
             raise _TransferError(cause, self._reason(cause)) from cause
 
     def _open(
@@ -433,7 +449,7 @@ class GlanceBackend:
         try:
             image_id = client.images.create(**create_fields(master, is_public, properties))["id"]
             size = master.size if master.size > 0 else None
-            client.images.upload(image_id, reader, image_size=size)
+            put_image_data(client, image_id, reader, size, master)
             stored = client.images.get(image_id)
             mismatch = reader.mismatch(master.checksum, master.os_hash_value)
             mismatch = mismatch or stored_mismatch(stored, master, reader.md5.hexdigest())
@@ -576,6 +592,85 @@ def _body(response: Any, skip: int, chunk_size: int) -> Iterator[bytes]:
             yield chunk
     finally:
         response.close()
+
+
+def put_image_data(
+    client: Any, image_id: str, reader: HashingReader, size: int | None, master: Image
+) -> None:
+    """``PUT /v2/images/<id>/file``: what ``client.images.upload`` does, with a Content-Length.
+
+    glanceclient always sends a file-like body with chunked transfer encoding: one more
+    copy of every chunk on this side (the chunk framing) and a pure-Python chunk parser on
+    the Glance side. When the size is known the body goes out with ``Content-Length``
+    instead, chunk by chunk as the reader gives them (no copy). The request goes through
+    the same glanceclient adapter (endpoint, token, user agent) and its answer through the
+    same error mapping, so failures read and retry as before. A client that is not a
+    keystoneauth adapter (a test double) gets the plain ``images.upload``.
+    """
+    from keystoneauth1 import adapter
+
+    http = getattr(client, "http_client", None)
+    if not size or not isinstance(http, adapter.Adapter) or not hasattr(http, "_handle_response"):
+        client.images.upload(image_id, reader, image_size=size)
+        return
+    from glanceclient import exc as gexc
+    from keystoneauth1 import exceptions as ksa
+
+    url = f"/v2/images/{image_id}/file"
+    headers = {"Content-Type": "application/octet-stream", "x-openstack-image-size": str(size)}
+    body = _SizedBody(reader, size, master)
+    try:
+        response = adapter.Adapter.request(
+            http, url, "PUT", headers=headers, data=body, raise_exc=False
+        )
+    except ksa.ConnectTimeout as e:  # glanceclient's mapping (SessionClient.request)
+        raise gexc.InvalidEndpoint(message=f"Error communicating with {_url(http, url)} {e}") from e
+    except ksa.ConnectFailure as e:
+        raise gexc.CommunicationError(
+            message=f"Error finding address for {_url(http, url)}: {e}"
+        ) from e
+    http._handle_response(response)
+
+
+def _url(http: Any, path: str) -> str:
+    try:
+        return f"{http.get_endpoint().rstrip('/')}/{path.lstrip('/')}"
+    except Exception:  # noqa: BLE001 - only for the message
+        return path
+
+
+class _SizedBody:
+    """The reader's chunks as a request body of exactly ``size`` bytes (``len()`` = size).
+
+    Source bytes beyond ``size`` are read (and hashed) but not sent; a source that ends
+    early or goes on too long fails the upload with the checksum mismatch it causes (the
+    same report as when such bytes were sent chunked and Glance stored them).
+    """
+
+    def __init__(self, reader: HashingReader, size: int, master: Image):
+        self.reader, self.size, self.master = reader, size, master
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[bytes]:
+        left = self.size
+        while piece := self.reader.read(CHUNK_SIZE):
+            if len(piece) > left:
+                piece, left = piece[:left], 0
+                if piece:
+                    yield piece
+                while self.reader.read(CHUNK_SIZE):
+                    pass  # the rest is only hashed: the report gives the whole source's md5
+                self._fail()
+            left -= len(piece)
+            yield piece
+        if left:
+            self._fail()
+
+    def _fail(self) -> None:
+        reason = self.reader.mismatch(self.master.checksum, self.master.os_hash_value)
+        raise _Failed(reason or f"size mismatch (expected {self.size}, got {self.reader.sent})")
 
 
 def _is_timeout(exc: BaseException) -> bool:

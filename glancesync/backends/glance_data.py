@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
+import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from glancesync.backends.base import ImageSource, ProgressCallback
 from glancesync.backends.retry import RetryPolicy, is_transient
 
 LOG = logging.getLogger(__name__)
 CHUNK_SIZE = 1024 * 1024
+# Chunks the prefetch thread of an upload may read ahead of what was sent (memory bound).
+PREFETCH_CHUNKS = 4
 
 
 class SourceOpenError(Exception):
@@ -127,59 +132,194 @@ def _close(stream: Iterator[bytes]) -> None:
         close()
 
 
+class StreamHashes:
+    """The md5 and the multihash (``os_hash_algo``, e.g. sha512) of a byte stream.
+
+    Raises ValueError for an algorithm hashlib does not know.
+    """
+
+    def __init__(self, hash_algo: str = ""):
+        self.algo = hash_algo
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.multihash = hashlib.new(hash_algo) if hash_algo else None
+
+    def update(self, data: bytes) -> None:
+        # hashlib releases the GIL on buffers > 2 KiB: other threads send and receive meanwhile
+        self.md5.update(data)
+        if self.multihash is not None:
+            self.multihash.update(data)
+
+
+class _End:
+    """The source is exhausted (queue marker)."""
+
+
+class _Raised:
+    """The source raised ``error`` (queue marker)."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+_EOF = _End()
+
+
 class HashingReader:
     """A file-like view of ``source.chunks()`` that hashes and counts what is read.
 
     glanceclient sends a file-like body by calling ``read(<chunk size>)`` until it gets b"".
     ``failure`` keeps an exception raised by the source, because the HTTP stack may wrap
     or replace it before it reaches the caller.
+
+    Speed (issue 7): after ``open()`` has read the first chunk, a prefetch thread reads the
+    rest of the source (the master download) into a queue of at most ``prefetch`` chunks
+    while the caller's thread hashes and sends: download, hashing and upload overlap
+    (socket I/O and hashlib release the GIL). Whole chunks are handed on as they are, no
+    copy. When the source's stream carries the hashes of the very bytes it yields (a
+    fan-out share: the master is read and hashed once for every region), they are used
+    instead of hashing again; the check is the same, the CPU is spent once.
     """
 
     def __init__(
-        self, source: ImageSource, hash_algo: str = "", progress: ProgressCallback | None = None
+        self,
+        source: ImageSource,
+        hash_algo: str = "",
+        progress: ProgressCallback | None = None,
+        prefetch: int = PREFETCH_CHUNKS,
     ):
-        self.md5 = hashlib.md5(usedforsecurity=False)
-        self.multihash = hashlib.new(hash_algo) if hash_algo else None
+        self._own = StreamHashes(hash_algo)  # ValueError for an unknown algorithm
         self.progress = progress
         self.sent = 0
         self.failure: BaseException | None = None
         self._chunks = source.chunks()
-        self._buffer = memoryview(b"")
+        shared = getattr(self._chunks, "hashes", None)
+        self._shared = (
+            shared if isinstance(shared, StreamHashes) and shared.algo == hash_algo else None
+        )
+        self._hashes = self._shared or self._own
+        # a fan-out share already comes from a buffer filled by its own reader thread
+        self._prefetch = prefetch if self._shared is None else 0
+        self._chunk = b""
+        self._pos = 0
+        self._eof = False
+        self._first_read = False
+        self._queue: queue.Queue[object] | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    @property
+    def md5(self) -> Any:
+        return self._hashes.md5
+
+    @property
+    def multihash(self) -> Any:
+        return self._hashes.multihash
 
     def open(self) -> None:
         """Read the first chunk now, so an unreadable source fails before any image exists.
 
         Raises :class:`SourceOpenError`.
         """
-        self._buffer = memoryview(self._next_chunk())
+        self._chunk, self._pos = self._next_chunk(), 0
 
     def read(self, size: int = -1) -> bytes:
-        if not self._buffer:
-            self._buffer = memoryview(self._next_chunk())
-        if size is None or size < 0 or size >= len(self._buffer):
-            piece, self._buffer = self._buffer, memoryview(b"")
+        if self._pos >= len(self._chunk):
+            self._chunk, self._pos = self._next_chunk(), 0
+        chunk, pos = self._chunk, self._pos
+        if pos == 0 and (size is None or size < 0 or size >= len(chunk)):
+            piece = chunk  # the whole chunk: no copy
         else:
-            piece, self._buffer = self._buffer[:size], self._buffer[size:]
-        return self._account(bytes(piece))
+            end = len(chunk) if size is None or size < 0 else pos + size
+            piece = chunk[pos:end]
+        self._pos = pos + len(piece)
+        return self._account(piece)
+
+    def close(self) -> None:
+        """Stop reading the source (an upload that ended early); idempotent."""
+        self._stop.set()
+        if self._thread is not None:
+            self._drain()  # wake a prefetch thread blocked on a full queue
+        else:
+            _close(self._chunks)
 
     def _next_chunk(self) -> bytes:
         """The next non-empty chunk, b"" at the end (an empty chunk is not the end)."""
+        if self._eof:
+            return b""
+        if self._prefetch <= 0 or not self._first_read:
+            self._first_read = True  # the first chunk in the caller's thread: open errors here
+            return self._direct()
+        if self._thread is None:
+            self._start()
+        assert self._queue is not None
+        item = self._queue.get()
+        if isinstance(item, _Raised):
+            self._eof = True
+            self.failure = item.error
+            raise item.error
+        if item is _EOF:
+            self._eof = True
+            return b""
+        return item  # type: ignore[return-value]
+
+    def _direct(self) -> bytes:
         try:
             for chunk in self._chunks:
                 if chunk:
                     return chunk
+            self._eof = True
             return b""
         except BaseException as exc:
             self.failure = exc
             raise
 
+    def _start(self) -> None:
+        self._queue = queue.Queue(self._prefetch)
+        self._thread = threading.Thread(target=self._pump, name="glancesync-read", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        """Prefetch thread: the source's chunks into the queue, then its end or its error."""
+        try:
+            for chunk in self._chunks:
+                if chunk and not self._put(chunk):
+                    return
+            self._put(_EOF)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the reading thread
+            self._put(_Raised(exc))
+        finally:
+            _close(self._chunks)  # in this thread: a generator closes where it runs
+
+    def _put(self, item: object) -> bool:
+        assert self._queue is not None
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+
     def _account(self, piece: bytes) -> bytes:
-        self.md5.update(piece)
-        if self.multihash is not None:
-            self.multihash.update(piece)
+        if self._shared is None:
+            self._own.update(piece)
         self.sent += len(piece)
         if piece and self.progress is not None:
-            self.progress(len(piece))
+            try:
+                self.progress(len(piece))
+            except BaseException as exc:
+                # e.g. errors.Cancelled: kept because the HTTP stack may wrap it on its way
+                # out of ``read``, and the upload must still see it was a cancel
+                self.failure = exc
+                raise
         return piece
 
     def mismatch(self, checksum: str, hash_value: str) -> str | None:
