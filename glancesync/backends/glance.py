@@ -450,6 +450,10 @@ class GlanceBackend:
             image_id = client.images.create(**create_fields(master, is_public, properties))["id"]
             size = master.size if master.size > 0 else None
             put_image_data(client, image_id, reader, size, master)
+            if reader.failure is not None:
+                # A source error ends the stream like a normal end; never let a layer that
+                # swallowed it turn a truncated upload into a success.
+                raise reader.failure
             stored = client.images.get(image_id)
             mismatch = reader.mismatch(master.checksum, master.os_hash_value)
             mismatch = mismatch or stored_mismatch(stored, master, reader.md5.hexdigest())
