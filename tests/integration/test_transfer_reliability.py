@@ -27,6 +27,7 @@ from glancesync.config import load_config
 from glancesync.errors import BackendError
 from glancesync.image import Image
 from testbed import Testbed
+from tests.imagedata import image_for
 
 pytestmark = pytest.mark.integration
 
@@ -151,17 +152,7 @@ def test_a_frozen_region_times_out_and_the_retry_completes(
 ):
     data = bytes(range(256)) * 8192  # 2 MiB
     name = unique("frozen")
-    master = Image(
-        name=name,
-        id="not-in-master",
-        checksum=hashlib.md5(data).hexdigest(),
-        size=len(data),
-        os_hash_algo="sha512",
-        os_hash_value=hashlib.sha512(data).hexdigest(),
-        disk_format="raw",
-        container_format="bare",
-        is_public=True,
-    )
+    master = image_for(data, name=name, id="not-in-master", is_public=True)
     b = backend(make_config(), data_timeout=2.0)
     b.list_images("Trento")  # token and catalog before the fault
 
@@ -259,16 +250,7 @@ def test_a_token_expiring_mid_upload_does_not_fail_it(short_token_testbed: Testb
     assert b.list_images("Trento") == []
     first = issued[0]
     data = bytes(range(256)) * 4096
-    master = Image(
-        name=unique("long"),
-        id="not-in-master",
-        checksum=hashlib.md5(data).hexdigest(),
-        size=len(data),
-        os_hash_algo="sha512",
-        os_hash_value=hashlib.sha512(data).hexdigest(),
-        disk_format="raw",
-        container_format="bare",
-    )
+    master = image_for(data, name=unique("long"), id="not-in-master")
     # The upload lasts longer than the first token: verify and unmark run after it expired.
     new = b.upload("Trento", master, False, {}, SlowSource(data, TOKEN_EXPIRATION + 2.0))
     assert new.checksum == master.checksum

@@ -33,23 +33,14 @@ from glancesync.backends.retry import RetryPolicy
 from glancesync.errors import BackendError
 from glancesync.fanout import Broadcast, FanOut
 from glancesync.image import Image
+from tests.imagedata import image_for
 
 ONCE = RetryPolicy(attempts=1, wait=0.0, max_wait=0.0)
 DATA = bytes(range(256)) * 40  # 10 240 bytes
 
 
 def master_image(data: bytes = DATA, **changes: Any) -> Image:
-    image = Image(
-        name="cirros",
-        id="m-1",
-        checksum=hashlib.md5(data).hexdigest(),
-        size=len(data),
-        os_hash_algo="sha512",
-        os_hash_value=hashlib.sha512(data).hexdigest(),
-        disk_format="raw",
-        container_format="bare",
-    )
-    return image.copy(**changes)
+    return image_for(data, **changes)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 2.0) -> bool:
