@@ -61,10 +61,6 @@ class GlanceSync:
         self.log = log or logging.getLogger(LOGGER_NAME)
 
     # -- regions -------------------------------------------------------------------------
-    @property
-    def master_region(self) -> RegionRef:
-        return RegionRef("master", self.config.main.master_region)
-
     def parse(self, name: str) -> RegionRef:
         return parse_region(name, self.config.targets)
 
@@ -119,9 +115,8 @@ class GlanceSync:
     def region_statuses(
         self, region: str | RegionRef, catalogue: Catalogue | None = None
     ) -> RegionStatus:
-        ref = region if isinstance(region, RegionRef) else self.parse(region)
         catalogue = catalogue or self.load_master()
-        return self.view(ref, catalogue, self.log).status
+        return self.view(self._ref(region), catalogue, self.log).status
 
     def image_report(self, region: str) -> list[dict]:
         """The REST view of a region's statuses (10.6); nothing is written."""
@@ -226,12 +221,12 @@ class GlanceSync:
     ) -> RegionResult:
         ref, view, plan = prepared.ref, prepared.view, prepared.plan
         assert view is not None and plan is not None
+        backend = self.backends[ref.target]
         if not dry_run:
-            backend = self.backends[ref.target]
             delete_leftovers(backend, ref.name, ref.full, view.images, view.tenant_id, prepared.log)
         executor = Executor(
             plan,
-            self.backends[ref.target],
+            backend,
             ref.name,
             view.status.region_map,
             prepared.log,
