@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import logging
 import sys
 from collections.abc import Iterator, Sequence
@@ -14,6 +13,7 @@ from glancesync.backup import make_backup
 from glancesync.config import load_config
 from glancesync.engine import LOGGER_NAME, GlanceSync
 from glancesync.errors import BackendError, ConfigError, UsageError
+from glancesync.gcpause import cyclic_gc_paused
 from glancesync.parallel import run_parallel
 from glancesync.progress import progress_factory
 from glancesync.regions import RegionRef
@@ -79,7 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     data_mode = args.show_status or args.show_regions or args.make_backup
     with cli_logging(sys.stderr if data_mode else sys.stdout) as log:
-        return run(args, log)
+        if not data_mode:
+            return run(args, log)
+        # Read-only modes are short and allocate per image: see glancesync.gcpause.
+        with cyclic_gc_paused():
+            return run(args, log)
 
 
 def run(args: argparse.Namespace, log: logging.Logger) -> int:
@@ -88,8 +92,6 @@ def run(args: argparse.Namespace, log: logging.Logger) -> int:
         for warning in config.warnings:
             log.warning(warning)
         gs = GlanceSync(config, log=log)
-        # The loaded data lives for the whole command: keep the cyclic GC from rescanning it.
-        gc.freeze()
         return run_mode(gs, args, log)
     except (ConfigError, UsageError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)

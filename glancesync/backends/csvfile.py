@@ -15,16 +15,16 @@ from __future__ import annotations
 import ast
 import contextlib
 import csv
-import gc
 import glob
 import io
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from glancesync.errors import ConfigError
+from glancesync.gcpause import cyclic_gc_paused
 from glancesync.image import Image
 
 PREFIX = "backup_"
@@ -275,21 +275,8 @@ def backup_files(folder: str) -> list[str]:
 def read_folder(folder: str) -> dict[str, list[Image]]:
     """Every region of a folder of backups, keyed by full name, in file-name order."""
     regions: dict[str, list[Image]] = {}
-    with _gc_paused():
+    with cyclic_gc_paused():
         for path in backup_files(folder):
             region, images = read_backup(path)
             regions[region] = images
     return regions
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Loading creates many small objects and no cycles; the cyclic collector would scan
-    the growing store again and again, which makes big loads quadratic."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
