@@ -33,6 +33,7 @@ from glancesync.backends.retry import RetryPolicy
 from glancesync.errors import BackendError
 from glancesync.fanout import Broadcast, FanOut
 from glancesync.image import Image
+from tests import fakeglance
 from tests.imagedata import image_for
 
 ONCE = RetryPolicy(attempts=1, wait=0.0, max_wait=0.0)
@@ -212,50 +213,22 @@ def test_an_unreadable_source_fails_in_open_in_the_callers_thread():
 # --------------------------------------------------------------------------- sized upload
 
 
-class FakeImages:
-    """``client.images`` of glanceclient v2; the data arrives through ``Wire`` instead."""
+class FakeImages(fakeglance.FakeImages):
+    """``client.images``; the data arrives through ``Wire`` instead of ``upload``."""
 
     def __init__(self, events: list[str] | None = None) -> None:
-        self.records: dict[str, dict[str, Any]] = {}
-        self.created: list[str] = []
+        super().__init__()
         self.chunked_uploads = 0
         self.events = events if events is not None else []
-        self.lock = threading.Lock()  # fan-out regions create concurrently
 
     def create(self, **fields: Any) -> dict[str, Any]:
-        with self.lock:
-            image_id = f"id-{len(self.created) + 1}"
-            self.created.append(image_id)
         self.events.append("create")
-        self.records[image_id] = {"id": image_id, "status": "queued", **fields}
-        return dict(self.records[image_id])
+        return super().create(**fields)
 
     def upload(self, image_id: str, body: Any, image_size: int | None = None) -> None:
         """glanceclient's own (chunked) upload: the sized path must not come here."""
         self.chunked_uploads += 1
         self.store(image_id, read_all(body, 65536))
-
-    def store(self, image_id: str, data: bytes) -> None:
-        self.records[image_id].update(
-            status="active",
-            size=len(data),
-            checksum=hashlib.md5(data).hexdigest(),
-            os_hash_algo="sha512",
-            os_hash_value=hashlib.sha512(data).hexdigest(),
-        )
-
-    def get(self, image_id: str) -> dict[str, Any]:
-        return dict(self.records[image_id])
-
-    def update(self, image_id: str, remove_props: list[str] | None = None, **changes: Any):
-        record = self.records[image_id]
-        for key in remove_props or []:
-            record.pop(key, None)
-        record.update(changes)
-        return dict(record)
-
-    def delete(self, image_id: str) -> None:
-        self.records.pop(image_id)
 
 
 class Wire(requests.adapters.BaseAdapter):
@@ -301,11 +274,7 @@ def fake_backend(images: FakeImages) -> tuple[GlanceBackend, Wire]:
         ksa_session.Session(session=transport), endpoint_override="http://glance.test"
     )
     client = SimpleNamespace(images=images, http_client=http)
-    target = SimpleNamespace(name="master", password="secret-pw", list_images_timeout=30)
-    config = SimpleNamespace(main=SimpleNamespace(images_dir="/nonexistent"))
-    backend = GlanceBackend(target, config, retry=ONCE)  # type: ignore[arg-type]
-    backend._client = lambda region, kind="data": client  # type: ignore[method-assign]
-    return backend, wire
+    return fakeglance.backend_with(client, ONCE), wire
 
 
 def upload(backend: GlanceBackend, source: Any, master: Image | None = None, **kw: Any) -> Image:

@@ -21,6 +21,7 @@ from glancesync.backends.glance_data import ApiSource, SourceOpenError
 from glancesync.backends.retry import Permanent, RetryPolicy, is_transient
 from glancesync.errors import BackendError
 from glancesync.image import Image
+from tests import fakeglance
 from tests.imagedata import image_for
 
 FAST = RetryPolicy(attempts=3, wait=0.0, max_wait=0.0)
@@ -43,22 +44,15 @@ class Chunks:
             yield self.data[i : i + self.step]
 
 
-class FakeImages:
-    """``client.images`` of glanceclient v2, with faults to stage per call."""
+class FakeImages(fakeglance.FakeImages):
+    """``client.images`` with glanceclient's chunked upload and faults to stage per call."""
 
     def __init__(self) -> None:
-        self.records: dict[str, dict[str, Any]] = {}
-        self.created: list[str] = []
+        super().__init__()
         self.uploads: list[dict[str, Any]] = []
         self.upload_faults: list[BaseException] = []
         self.delete_faults: list[BaseException] = []
         self.tamper: dict[str, str] = {}  # fields Glance "stores" differently
-
-    def create(self, **fields: Any) -> dict[str, Any]:
-        image_id = f"id-{len(self.created) + 1}"
-        self.created.append(image_id)
-        self.records[image_id] = {"id": image_id, "status": "queued", **fields}
-        return dict(self.records[image_id])
 
     def upload(self, image_id: str, body: Any, image_size: int | None = None) -> None:
         data = b""
@@ -67,40 +61,17 @@ class FakeImages:
         self.uploads.append({"id": image_id, "image_size": image_size, "bytes": len(data)})
         if self.upload_faults:
             raise self.upload_faults.pop(0)
-        self.records[image_id].update(
-            status="active",
-            size=len(data),
-            checksum=hashlib.md5(data).hexdigest(),
-            os_hash_algo="sha512",
-            os_hash_value=hashlib.sha512(data).hexdigest(),
-        )
+        self.store(image_id, data)
         self.records[image_id].update(self.tamper)
-
-    def get(self, image_id: str) -> dict[str, Any]:
-        return dict(self.records[image_id])
-
-    def update(self, image_id: str, remove_props: list[str] | None = None, **changes: Any):
-        record = self.records[image_id]
-        for key in remove_props or []:
-            record.pop(key, None)
-        record.update(changes)
-        return dict(record)
 
     def delete(self, image_id: str) -> None:
         if self.delete_faults:
             raise self.delete_faults.pop(0)
-        if image_id not in self.records:
-            raise gexc.HTTPNotFound()
-        del self.records[image_id]
+        super().delete(image_id)
 
 
 def fake_backend(images: FakeImages, retry: RetryPolicy = FAST) -> GlanceBackend:
-    target = SimpleNamespace(name="master", password="secret-pw", list_images_timeout=30)
-    config = SimpleNamespace(main=SimpleNamespace(images_dir="/nonexistent"))
-    backend = GlanceBackend(target, config, retry=retry)  # type: ignore[arg-type]
-    client = SimpleNamespace(images=images)
-    backend._client = lambda region, kind="data": client  # type: ignore[method-assign]
-    return backend
+    return fakeglance.backend_with(SimpleNamespace(images=images), retry)
 
 
 def upload(backend: GlanceBackend, source: Any, master: Image | None = None, **kw: Any) -> Image:
