@@ -23,6 +23,7 @@ from typing import Any
 from demo import service
 from demo.service import MASTER, REPO, Api, ServiceFiles
 from testbed.clients import session_for
+from testbed.identity import password_auth
 
 DEMO_DIR = REPO / ".demo"
 TESTBED_DIR = DEMO_DIR / "testbed"
@@ -182,26 +183,8 @@ def status_table(api: Api) -> bool:
 def token_command(keystone: dict[str, Any]) -> str:
     """A curl call to Keystone v3 printing the X-Subject-Token header (the token)."""
     admin = keystone["admin"]
-    body = {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {
-                    "user": {
-                        "name": admin["username"],
-                        "domain": {"name": admin["user_domain_name"]},
-                        "password": admin["password"],
-                    }
-                },
-            },
-            "scope": {
-                "project": {
-                    "name": admin["project_name"],
-                    "domain": {"name": admin["project_domain_name"]},
-                }
-            },
-        }
-    }
+    fields = ("username", "password", "project_name", "user_domain_name", "project_domain_name")
+    body = password_auth(*(admin[field] for field in fields))
     return (
         f"export TOKEN=$(curl -si -X POST {keystone['url']}/auth/tokens "
         f"-H 'Content-Type: application/json' -d {shlex.quote(json.dumps(body))} "

@@ -14,24 +14,28 @@ from typing import Any
 from testbed.errors import TestbedError
 
 
+def password_auth(
+    username: str,
+    password: str,
+    project_name: str,
+    user_domain_name: str = "Default",
+    project_domain_name: str = "Default",
+) -> dict[str, Any]:
+    """The body of ``POST /v3/auth/tokens`` for a project-scoped password token."""
+    user = {"name": username, "password": password, "domain": {"name": user_domain_name}}
+    project = {"name": project_name, "domain": {"name": project_domain_name}}
+    return {
+        "auth": {
+            "identity": {"methods": ["password"], "password": {"user": user}},
+            "scope": {"project": project},
+        }
+    }
+
+
 class KeystoneAdmin:
     def __init__(self, url: str, username: str, password: str, project: str) -> None:
         self.url = url.rstrip("/")  # ends in /v3
-        body = {
-            "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {
-                        "user": {
-                            "name": username,
-                            "password": password,
-                            "domain": {"id": "default"},
-                        }
-                    },
-                },
-                "scope": {"project": {"name": project, "domain": {"id": "default"}}},
-            }
-        }
+        body = password_auth(username, password, project)
         headers, data = self._call("POST", "/auth/tokens", body, token=None)
         self.token = headers["X-Subject-Token"]
         self.project_id: str = data["token"]["project"]["id"]
