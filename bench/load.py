@@ -124,30 +124,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         testbed.info, folder / "service", folder / "images", args.workers, proxy.url + "/v3"
     )
     try:
-        service.start()
-        tokens = admin_tokens(testbed.info, args.tokens)
-        testbed.freeze_server("glance-Trento")
-        try:
-            storm = post_storm(service, tokens)
-        finally:
-            testbed.thaw_server("glance-Trento")
-        location = f"/v1/regions/Trento/tasks/{latest_task(service)}"
-        sustained_gets(service, location, tokens, args.clients, 1.0)  # warm-up
-        reads = sustained_gets(service, location, tokens, args.clients, args.seconds)
-        validations = {f"token{i}": proxy.validations.get(t, 0) for i, t in enumerate(tokens)}
-        return {
-            "workers": args.workers,
-            "post_storm": storm,
-            "sustained_get": reads,
-            "keystone_validations": validations,
-            "validation_ceiling_per_token": args.workers,
-        }
+        with service.running():
+            return measure(testbed, service, proxy, args)
     finally:
-        service.stop()
-        service.drop_database()
         proxy.close()
         if started_here:
             testbed.stop()
+
+
+def measure(
+    testbed: Testbed, service: ServiceProcess, proxy: CountingProxy, args: argparse.Namespace
+) -> dict[str, Any]:
+    """The POST storm, then sustained GETs of the task it created."""
+    tokens = admin_tokens(testbed.info, args.tokens)
+    testbed.freeze_server("glance-Trento")
+    try:
+        storm = post_storm(service, tokens)
+    finally:
+        testbed.thaw_server("glance-Trento")
+    location = f"/v1/regions/Trento/tasks/{latest_task(service)}"
+    sustained_gets(service, location, tokens, args.clients, 1.0)  # warm-up
+    reads = sustained_gets(service, location, tokens, args.clients, args.seconds)
+    validations = {f"token{i}": proxy.validations.get(t, 0) for i, t in enumerate(tokens)}
+    return {
+        "workers": args.workers,
+        "post_storm": storm,
+        "sustained_get": reads,
+        "keystone_validations": validations,
+        "validation_ceiling_per_token": args.workers,
+    }
 
 
 def latest_task(service: ServiceProcess) -> str:

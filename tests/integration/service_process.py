@@ -8,6 +8,7 @@ all of them at once, as a crashed host would.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -16,7 +17,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,16 @@ class ServiceProcess:
         )
 
     # -- process -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def running(self) -> Iterator[ServiceProcess]:
+        """Started for the block; stopped and its database dropped afterwards."""
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
+            self.drop_database()
+
     def start(self, timeout: float = 60) -> None:
         """Start gunicorn and wait until every worker answers."""
         with open(self.folder / "stdout.log", "ab") as out:

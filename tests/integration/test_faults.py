@@ -90,13 +90,8 @@ def test_target_glance_killed_during_upload(testbed, engine, add_image, glance, 
 @pytest.fixture
 def service(testbed, tb_info, images_dir, tmp_path: Path):
     """The REST service under gunicorn (2 workers) on PostgreSQL, stopped at the end."""
-    process = ServiceProcess(tb_info, tmp_path / "service", images_dir)
-    process.start()
-    try:
+    with ServiceProcess(tb_info, tmp_path / "service", images_dir).running() as process:
         yield process
-    finally:
-        process.stop()
-        process.drop_database()
 
 
 @pytest.fixture

@@ -34,12 +34,8 @@ def service(tb_info, images_dir, tmp_path: Path, proxy: CountingProxy):
     process = ServiceProcess(
         tb_info, tmp_path / "service", images_dir, WORKERS, keystone_url=proxy.url + "/v3"
     )
-    process.start()
-    try:
+    with process.running():
         yield process
-    finally:
-        process.stop()
-        process.drop_database()
 
 
 def test_200_concurrent_posts_create_one_task(service, os_session, proxy, testbed):
