@@ -1,8 +1,8 @@
 """The upload data path: read-ahead reader, sized uploads, hashes shared by a fan-out.
 
 Issue 7's speed work changed how the bytes of a master image reach a region: a prefetch
-thread reads ahead of the upload (``HashingReader``), the body goes out with a
-``Content-Length`` instead of chunked encoding (``put_image_data``), and a fan-out hashes
+thread reads ahead of the upload (``HashingReader``), the body goes out in small chunks
+with the size announced in a header (``put_image_data``), and a fan-out hashes
 the master once for every region (``fanout.Broadcast``). Each of these can silently
 upload wrong data, grow memory, leak a thread or hash N times; these tests pin the
 behaviour a user sees. No cloud: the region is a fake ``client.images`` plus a real
@@ -26,7 +26,7 @@ import requests
 from glanceclient.common.http import SessionClient
 from keystoneauth1 import session as ksa_session
 
-from glancesync.backends import glance_data
+from glancesync.backends import glance_data, glance_http
 from glancesync.backends.glance import UPLOAD_MARKER, GlanceBackend
 from glancesync.backends.glance_data import PREFETCH_CHUNKS, FileSource, HashingReader
 from glancesync.backends.retry import RetryPolicy
@@ -210,7 +210,7 @@ def test_an_unreadable_source_fails_in_open_in_the_callers_thread():
     assert isinstance(reader.failure, PermissionError) and reader._thread is None
 
 
-# --------------------------------------------------------------------------- sized upload
+# --------------------------------------------------------------------------- the PUT
 
 
 class FakeImages(fakeglance.FakeImages):
@@ -226,7 +226,7 @@ class FakeImages(fakeglance.FakeImages):
         return super().create(**fields)
 
     def upload(self, image_id: str, body: Any, image_size: int | None = None) -> None:
-        """glanceclient's own (chunked) upload: the sized path must not come here."""
+        """glanceclient's own upload: the backend's PUT must not come here."""
         self.chunked_uploads += 1
         self.store(image_id, read_all(body, 65536))
 
@@ -247,10 +247,12 @@ class Wire(requests.adapters.BaseAdapter):
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
         put = {"method": request.method, "url": request.url, "headers": dict(request.headers)}
         put["bytes"] = received = bytearray()
+        put["pieces"] = pieces = []
         self.puts.append(put)
         try:
             for piece in request.body:
                 received += piece
+                pieces.append(len(piece))
         except OSError as exc:
             raise requests.exceptions.ConnectionError(exc, request=request) from exc
         self.images.store(request.url.split("/")[-2], bytes(received))
@@ -265,8 +267,8 @@ class Wire(requests.adapters.BaseAdapter):
 
 def fake_backend(images: FakeImages) -> tuple[GlanceBackend, Wire]:
     """A backend whose region client has fake ``images`` and a real keystoneauth adapter
-    (glanceclient's SessionClient) over the fake wire, so ``put_image_data`` takes its
-    sized path exactly as against a cloud."""
+    (glanceclient's SessionClient) over the fake wire, so ``put_image_data`` sends its
+    request exactly as against a cloud."""
     wire = Wire(images)
     transport = requests.Session()
     transport.mount("http://", wire)
@@ -282,16 +284,17 @@ def upload(backend: GlanceBackend, source: Any, master: Image | None = None, **k
 
 
 def assert_sized(put: dict[str, Any], size: int) -> None:
-    """A single PUT of the image file with a Content-Length, never chunked encoding."""
+    """A single PUT of the image file that announces its size, sent in chunks Glance reads
+    cheaply (no Content-Length: see ``put_image_data``), never more bytes than announced."""
     assert put["method"] == "PUT" and put["url"].endswith("/v2/images/id-1/file")
     headers = {k.lower(): v for k, v in put["headers"].items()}
-    assert headers["content-length"] == str(size)
     assert headers["x-openstack-image-size"] == str(size)
-    assert "transfer-encoding" not in headers
-    assert len(put["bytes"]) <= size  # never more than announced: a protocol error
+    assert headers["transfer-encoding"] == "chunked" and "content-length" not in headers
+    assert max(put["pieces"]) <= glance_http.SEND_PIECE
+    assert len(put["bytes"]) <= size
 
 
-def test_a_sized_upload_sends_content_length_and_exactly_the_image():
+def test_an_upload_announces_the_size_and_sends_exactly_the_image_in_small_chunks():
     images = FakeImages()
     backend, wire = fake_backend(images)
     new = upload(backend, Chunks())
@@ -300,6 +303,18 @@ def test_a_sized_upload_sends_content_length_and_exactly_the_image():
     assert bytes(wire.puts[0]["bytes"]) == DATA
     assert new.checksum == master_image().checksum and new.status == "active"
     assert UPLOAD_MARKER not in images.records["id-1"]
+
+
+def test_big_source_chunks_go_out_as_small_pieces_of_the_same_bytes():
+    """A master read in 1 MiB chunks is sent in pieces of at most SEND_PIECE bytes (what
+    the target Glance reads cheaply), in order, none lost or repeated."""
+    data = bytes(range(256)) * (3 * 4096 + 7)  # 3 MiB and a bit
+    images = FakeImages()
+    backend, wire = fake_backend(images)
+    upload(backend, Chunks(data, step=1024 * 1024), master_image(data))
+    assert_sized(wire.puts[0], len(data))
+    assert bytes(wire.puts[0]["bytes"]) == data
+    assert len(wire.puts[0]["pieces"]) >= len(data) // glance_http.SEND_PIECE
 
 
 @pytest.mark.parametrize("extra", [-100, +100, -len(DATA) + 1000])
