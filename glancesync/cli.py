@@ -122,7 +122,7 @@ def run_mode(gs: GlanceSync, args: argparse.Namespace, log: logging.Logger) -> i
 
 
 def show_status(gs: GlanceSync, regions: list[RegionRef], log: logging.Logger) -> int:
-    catalogue = gs.load_master(log)
+    catalogue = gs.load_master(log, prefetch=regions)
     failed = False
     for ref in regions:
         try:
@@ -140,7 +140,8 @@ def sync_sequential(
     gs: GlanceSync, regions: list[RegionRef], dry_run: bool, log: logging.Logger
 ) -> int:
     try:
-        catalogue = gs.load_master(log)
+        # only the first region: each next one is listed when its turn comes, not earlier
+        catalogue = gs.load_master(log, prefetch=regions[:1])
     except BackendError as exc:
         log.error(str(exc))
         return 1

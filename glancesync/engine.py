@@ -25,6 +25,7 @@ from glancesync.image import Image
 from glancesync.leftovers import delete_leftovers
 from glancesync.obsolete import obsolete_updates
 from glancesync.planner import UPLOAD_KINDS, Plan, plan_region
+from glancesync.prefetch import Prefetch
 from glancesync.regions import RegionRef, expand_target, parse_region, region_list
 from glancesync.result import RegionResult
 from glancesync.selection import Catalogue, master_catalogue, region_map, synchronisable
@@ -59,6 +60,7 @@ class GlanceSync:
         self.config = config
         self.backends = backends
         self.log = log or logging.getLogger(LOGGER_NAME)
+        self._prefetch: Prefetch[tuple[str, list[Image]]] = Prefetch()
 
     # -- regions -------------------------------------------------------------------------
     def parse(self, name: str) -> RegionRef:
@@ -90,21 +92,39 @@ class GlanceSync:
         ]
 
     # -- reading -------------------------------------------------------------------------
-    def load_master(self, log: logging.Logger | None = None) -> Catalogue:
-        """List the master region once and reduce it to the catalogue (3.1)."""
+    def load_master(
+        self, log: logging.Logger | None = None, prefetch: list[RegionRef] | None = None
+    ) -> Catalogue:
+        """List the master region once and reduce it to the catalogue (3.1).
+
+        ``prefetch``: regions whose images are listed at the same time, in threads, for
+        their next ``view``. A first request to a Glance waits for it to validate the
+        token with Keystone; overlapping the master's wait with the regions' shortens
+        the time before the first upload. Only list regions about to be viewed: a
+        prefetched listing is as old as this call.
+        """
         log = log or self.log
+        refs = prefetch or []
+        self._prefetch.start(refs, self._listing)
         backend = self.backends["master"]
-        images = backend.list_images(self.config.main.master_region)
-        catalogue = master_catalogue(images, backend.tenant_id())
+        try:
+            images = backend.list_images(self.config.main.master_region)
+            catalogue = master_catalogue(images, backend.tenant_id())
+        except BaseException:
+            self._prefetch.drop(refs)
+            raise
         for warning in catalogue.warnings:
             log.warning(warning)
         return catalogue
 
+    def _listing(self, ref: RegionRef) -> tuple[str, list[Image]]:
+        """The project id of the region's target and the region's images (BackendError)."""
+        backend = self.backends[ref.target]
+        return backend.tenant_id(), backend.list_images(ref.name)
+
     def view(self, ref: RegionRef, catalogue: Catalogue, log: logging.Logger) -> RegionView:
         target = self.config.targets[ref.target]
-        backend = self.backends[ref.target]
-        tenant_id = backend.tenant_id()
-        images = backend.list_images(ref.name)
+        tenant_id, images = self._prefetch.take(ref) or self._listing(ref)
         wanted, warnings = synchronisable(catalogue, target)
         kept, more = region_map(images, wanted, target, tenant_id, ref.full)
         for warning in warnings + more:
@@ -115,8 +135,9 @@ class GlanceSync:
     def region_statuses(
         self, region: str | RegionRef, catalogue: Catalogue | None = None
     ) -> RegionStatus:
-        catalogue = catalogue or self.load_master()
-        return self.view(self._ref(region), catalogue, self.log).status
+        ref = self._ref(region)
+        catalogue = catalogue or self.load_master(prefetch=[ref])
+        return self.view(ref, catalogue, self.log).status
 
     def image_report(self, region: str) -> list[dict]:
         """The REST view of a region's statuses (10.6); nothing is written."""
@@ -146,7 +167,7 @@ class GlanceSync:
         log = log or self.log
         ref = self._ref(region)
         try:
-            catalogue = catalogue or self.load_master(log)
+            catalogue = catalogue or self.load_master(log, prefetch=[ref])
         except BackendError as exc:
             return _failed(ref, exc, log)
         prepared = self._prepare(ref, catalogue, log)
@@ -185,7 +206,7 @@ class GlanceSync:
             dry_run, progress, should_cancel, on_done or (lambda ref, result: None), cancel_for
         )
         try:
-            catalogue = catalogue or self.load_master(self.log)
+            catalogue = catalogue or self.load_master(self.log, prefetch=refs)
         except BackendError as exc:
             return [run.finish(ref, _failed(ref, exc, logs[ref.full])) for ref in refs]
         workers = max(1, max_workers)

@@ -57,7 +57,7 @@ def run_parallel(
     regions uploading the same master image share one read of it (``sync_regions``)."""
     folder = make_run_folder()
     try:
-        catalogue = gs.load_master(log)
+        catalogue = gs.load_master(log, prefetch=regions)
     except BackendError as exc:
         log.error(str(exc))
         return 1
