@@ -14,9 +14,9 @@ Peers:
 - ``import``    Glance's own ``glance-download`` import: the target Glance pulls the image
   from the master region; the client only creates, starts the import and polls (one
   thread per region, images one after the other).
-- ``gs-seq``    glancesync library: master listed once, ``sync_region`` region after region.
-- ``gs-par``    the real ``glancesync --parallel`` command (in-process ``cli.main``,
-  ``max_children = R``), so interpreter start-up is not counted.
+- ``gs-seq``    the real command line, ``glancesync R1 R2`` (in-process ``cli.main``): master
+  listed once (with the first region), regions one after the other.
+- ``gs-par``    ``glancesync --parallel`` the same way (``max_children = R``).
 - ``gs-multi``  ``GlanceSync.sync_regions`` (one read of the master for every region),
   when the engine has it.
 - ``gs-file``   glancesync with ``images_dir`` = the master Glance's file store: the data
@@ -224,9 +224,8 @@ def check_results(results: Iterable[Any]) -> None:
 
 
 def gs_seq(spec: Spec) -> None:
-    gs = gs_engine(spec, spec["gs_config"])
-    catalogue = gs.load_master()
-    check_results([gs.sync_region(r, catalogue=catalogue) for r in spec["regions"]])
+    """The real command line, ``glancesync R1 R2`` (one region after the other)."""
+    run_cli(spec, [])
 
 
 def gs_file(spec: Spec) -> None:
@@ -248,7 +247,12 @@ def gs_multi(spec: Spec) -> None:
 
 
 def gs_par(spec: Spec) -> None:
-    """The real command line, ``glancesync --parallel R1 R2``, run in this process."""
+    """The real command line, ``glancesync --parallel R1 R2``."""
+    run_cli(spec, ["--parallel"])
+
+
+def run_cli(spec: Spec, options: list[str]) -> None:
+    """``glancesync [options] R1 R2`` run in this process (interpreter start-up not counted)."""
     from glancesync.cli import main
 
     path = os.path.join(spec["rundir"], "glancesync.conf")
@@ -256,9 +260,9 @@ def gs_par(spec: Spec) -> None:
         conf.write(spec["gs_config"])
     os.environ["GLANCESYNC_CONFIG"] = path
     os.chdir(spec["rundir"])  # --parallel writes its sync_<date> log folder here
-    code = main(["--parallel", *spec["regions"]])
+    code = main([*options, *spec["regions"]])
     if code != 0:
-        raise RuntimeError(f"glancesync --parallel exited with {code}")
+        raise RuntimeError(f"glancesync {' '.join(options)} exited with {code}")
 
 
 PEERS: dict[str, Callable[[Spec], None]] = {

@@ -7,8 +7,8 @@ docs/performance.png`` (needs matplotlib: ``pip install matplotlib``, bench only
 Scenarios (every peer in its own child process, ``bench/peers.py``; runs interleaved,
 medians reported):
 
-``single``  1 image of 200 MB and of 1 GB to Trento: ``gs-seq`` (glancesync library,
-            ``sync_region``) against ``loop-seq`` (plain python-glanceclient loop) and
+``single``  1 image of 200 MB and of 1 GB to Trento: ``gs-seq`` (the command line
+            ``glancesync Trento``) against ``loop-seq`` (plain python-glanceclient loop) and
             ``import`` (Glance's ``glance-download``).
 ``three``   200 MB to Trento, Lannion and other:Madrid (a second Keystone), master
             unthrottled: ``gs-multi`` (``sync_regions``, one read of the master) against
