@@ -111,7 +111,7 @@ def test_keystone_down_gives_503_json(testbed, service, admin_token, restart_aft
     testbed.kill_server("keystone-1")
     try:
         response = service.get("/v1/regions/Trento/tasks", fresh)
-        assert response.status_code == 503
+        assert response.status_code == 503, response.text
         assert response.headers["Content-Type"] == "application/json"
         error = response.json()["error"]
         assert error["message"] == "Service unavailable" and "Keystone" in error["description"]
@@ -119,7 +119,8 @@ def test_keystone_down_gives_503_json(testbed, service, admin_token, restart_aft
     finally:
         testbed.start_server("keystone-1")
     assert service.worker_pids() == pids  # no worker crashed or was replaced
-    assert service.get("/v1/regions/Trento/tasks", fresh).status_code == 200
+    after = service.get("/v1/regions/Trento/tasks", fresh)
+    assert after.status_code == 200, after.text
 
 
 def test_service_killed_during_sync(testbed, service, admin_token, add_image, glance):
