@@ -103,6 +103,58 @@ def test_a_broken_master_download_resumes_with_range(make_config, add_image, gla
     assert hashlib.md5(b"".join(glance("Trento").images.data(new.id))).hexdigest() == made.md5
 
 
+def test_a_master_glance_killed_mid_download_resumes_once_it_is_back(
+    make_config, add_image, glance, testbed, restart_after, clean_glance
+):
+    """The master Glance is SIGKILLed once 4 MB of a 40 MB image were read and started
+    again in the background: reopening is retried until it answers, the rest comes with
+    a Range request, and the region's copy is the master's."""
+    server = f"glance-{MASTER}"
+    restart_after.append(server)
+    made = add_image(unique("mkill"), size=40_000_000)
+    patient = RetryPolicy(attempts=8, wait=1.0, max_wait=4.0)  # ~20 s for the restart
+    config = make_config()
+    b = GlanceBackend(config.targets["master"], config, retry=patient)
+    master = master_view(b, made.id)
+    plain = b.image_source(MASTER, master)
+    assert isinstance(plain, ApiSource)
+    restarted = threading.Event()
+
+    def restart() -> None:
+        testbed.start_server(server)
+        restarted.set()
+
+    def kill_first_stream(stream: Iterator[bytes], offset: int) -> Iterator[bytes]:
+        if offset:
+            return stream
+        return _calling_after(stream, 4_000_000, lambda: kill_and_restart())
+
+    def kill_and_restart() -> None:
+        testbed.kill_server(server)
+        threading.Thread(target=restart, daemon=True).start()
+
+    source = ApiSource(plain.open_stream, made.id, master.size, patient, fault=kill_first_stream)
+    new = b.upload("Trento", master, True, {}, source)
+    assert restarted.is_set()
+    assert len(source.resumed_at) == 1 and 4_000_000 <= source.resumed_at[0] < master.size
+    assert (new.checksum, new.os_hash_value) == (made.md5, master.os_hash_value)
+    assert [i["status"] for i in region_images(glance("Trento")).values()] == ["active"]
+
+
+def _calling_after(stream: Iterator[bytes], limit: int, action: Callable[[], None]):
+    """``stream`` as it is, calling ``action`` once when ``limit`` bytes have gone by."""
+    done, called = 0, False
+    try:
+        for chunk in stream:
+            done += len(chunk)
+            yield chunk
+            if done >= limit and not called:
+                called = True
+                action()
+    finally:
+        getattr(stream, "close", lambda: None)()
+
+
 # --------------------------------------------------------------------------- integrity
 
 
