@@ -124,14 +124,14 @@ def test_a_master_glance_killed_mid_download_resumes_once_it_is_back(
         testbed.start_server(server)
         restarted.set()
 
-    def kill_first_stream(stream: Iterator[bytes], offset: int) -> Iterator[bytes]:
-        if offset:
-            return stream
-        return _calling_after(stream, 4_000_000, lambda: kill_and_restart())
-
     def kill_and_restart() -> None:
         testbed.kill_server(server)
         threading.Thread(target=restart, daemon=True).start()
+
+    def kill_first_stream(stream: Iterator[bytes], offset: int) -> Iterator[bytes]:
+        if offset:
+            return stream
+        return _calling_after(stream, 4_000_000, kill_and_restart)
 
     source = ApiSource(plain.open_stream, made.id, master.size, patient, fault=kill_first_stream)
     new = b.upload("Trento", master, True, {}, source)
