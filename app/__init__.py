@@ -30,6 +30,7 @@ from app.settings import (
     psycopg_url,
 )
 from app.tasks import init_tasks, recover_at_start
+from app.ui import init_ui
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 migrate = Migrate()
@@ -87,6 +88,7 @@ def create_app(
     init_core(app)
     init_tasks(app)
     app.register_blueprint(bp)
+    init_ui(app)
     app.shell_context_processor(lambda: {"db": db, "Task": Task})
     if app.config["RECOVER_ON_START"]:
         recover_at_start(app)

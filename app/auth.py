@@ -162,13 +162,15 @@ def authenticate(cache: TokenCache, required_roles: tuple[str, ...]) -> TokenInf
 
 
 PUBLIC_ENDPOINTS = {"api.info", "api.openapi", "static"}
+# Blueprints with their own access check: the web page's session cookie, /metrics' Bearer.
+OWN_AUTH_BLUEPRINTS = {"ui", "metrics"}
 
 
 def check_request() -> None:
     """Before-request hook: routing errors first, then the token (10.1 check order)."""
     if request.routing_exception is not None:
         raise request.routing_exception
-    if request.endpoint in PUBLIC_ENDPOINTS:
+    if request.endpoint in PUBLIC_ENDPOINTS or request.blueprint in OWN_AUTH_BLUEPRINTS:
         return
     cache: TokenCache = current_app.extensions[EXTENSION]
     g.token_info = authenticate(cache, current_app.config["REQUIRED_ROLES"])
