@@ -19,6 +19,7 @@ from flask_migrate import Migrate
 
 from app.auth import KeystoneValidator, init_auth
 from app.errors import register_error_handlers
+from app.metrics import init_metrics
 from app.models import Task, db
 from app.regions import REFRESH_SECONDS, init_core
 from app.routes import bp
@@ -89,6 +90,7 @@ def create_app(
     init_tasks(app)
     app.register_blueprint(bp)
     init_ui(app)
+    init_metrics(app)
     app.shell_context_processor(lambda: {"db": db, "Task": Task})
     if app.config["RECOVER_ON_START"]:
         recover_at_start(app)

@@ -18,6 +18,7 @@ from cachetools import TLRUCache
 from flask import Flask, current_app, g, request
 
 from app.errors import ApiError
+from app.metrics import record_keystone_unavailable
 from app.settings import OpenStackSettings
 
 TOKEN_HEADER = "X-Auth-Token"
@@ -153,6 +154,7 @@ def authenticate(cache: TokenCache, required_roles: tuple[str, ...]) -> TokenInf
     try:
         info = cache.validate(token)
     except KeystoneUnavailable as exc:
+        record_keystone_unavailable(str(exc))
         raise ApiError(503, str(exc)) from None
     if info is None:
         raise ApiError(401)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from app.metrics import record_backend_error, record_statuses
 from glancesync.engine import GlanceSync
 from glancesync.errors import BackendError
 from glancesync.report import status_message
@@ -44,6 +45,7 @@ def region_column(gs: GlanceSync, region: str, rows: dict[str, dict]) -> dict:
     try:
         statuses = gs.region_statuses(region).images
     except BackendError as exc:
+        record_backend_error(region, str(exc))
         column["error"] = str(exc)
         column["counts"] = {}
         column["statuses"] = []
@@ -60,6 +62,7 @@ def region_column(gs: GlanceSync, region: str, rows: dict[str, dict]) -> dict:
             "action": ACTIONS[s.status],
         }
     column["statuses"] = [s.status for s in statuses]
+    record_statuses(region, column["statuses"])
     column["counts"] = dict(Counter(status_class(s.status) for s in statuses))
     return column
 

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from app.auth import KeystoneUnavailable
 from app.errors import ApiError, error_response
+from app.metrics import record_keystone_unavailable
 from app.models import SYNCING, Task, db, utcnow
 from app.regions import core
 from app.tasks import fail_if_dead, request_cancel, start_sync
@@ -54,6 +55,7 @@ def require_session() -> Response | None:
     try:
         viewer = sessions.current_viewer()
     except KeystoneUnavailable as exc:
+        record_keystone_unavailable(str(exc))
         raise ApiError(503, str(exc)) from None
     if viewer is None:
         if is_api():
@@ -105,6 +107,7 @@ def signin() -> Response:
     except sessions.SignInRefused as exc:
         return signin_page(f"Sign-in failed: {exc}.", 401, form)
     except KeystoneUnavailable as exc:
+        record_keystone_unavailable(str(exc))
         return signin_page(f"Sign-in failed: {exc}.", 503, form)
     response = redirect("/ui/", code=303)
     max_age = max(0, int((row.expires - utcnow()).total_seconds()))
