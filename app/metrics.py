@@ -18,6 +18,7 @@ import hmac
 import os
 import threading
 from collections import Counter as Tally
+from collections import OrderedDict
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -38,6 +39,7 @@ STATUSES = (
     "pending_rename",
     "pending_ami",
 )
+ENDED_KEPT = 1000
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, float("inf"))
 
 bp = Blueprint("metrics", __name__)
@@ -89,6 +91,8 @@ class Metrics:
             **reg,
         )
         self.counted: dict[str, dict[str, int]] = {}  # task id -> region -> bytes counted
+        # Tasks that ended: a late progress report of theirs must not count again.
+        self.ended: OrderedDict[str, None] = OrderedDict()
         self.lock = threading.Lock()
 
 
@@ -124,6 +128,8 @@ def record_progress(task_id: str, progress: dict[str, Any]) -> None:
         done[upload["region"]] += upload["bytesDone"]
     m = metrics()
     with m.lock:
+        if task_id in m.ended:
+            return
         counted = m.counted.setdefault(task_id, {})
         for region, nbytes in done.items():
             delta = nbytes - counted.get(region, 0)
@@ -146,6 +152,9 @@ def record_sync_end(
     m = metrics()
     with m.lock:
         m.counted.pop(task_id, None)
+        m.ended[task_id] = None
+        while len(m.ended) > ENDED_KEPT:
+            m.ended.popitem(last=False)
     m.sync_duration.labels(region, status).observe(seconds)
     m.tasks_ended.labels(region, status).inc()
     errors = [image.get("error") for image in images]
@@ -257,5 +266,7 @@ def scrape() -> Response:
 
 
 def init_metrics(app) -> None:
-    metrics()
+    """Only the route: the metric objects are made on first use, in the process that
+    records (``manage.py gunicornserver`` builds an app in the arbiter, before it sets
+    PROMETHEUS_MULTIPROC_DIR for the workers)."""
     app.register_blueprint(bp)

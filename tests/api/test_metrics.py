@@ -105,3 +105,16 @@ def test_keystone_and_glance_errors_by_kind(plain):
     name = "glancesync_glance_errors_total"
     caceres = [k for k in after if k[0] == name and ("region", "Caceres") in k]
     assert sum(after[k] for k in caceres) == sum(before.get(k, 0) for k in caceres) + 1
+
+
+def test_a_late_progress_report_is_not_counted_twice():
+    """The heartbeat thread may report a task's progress after the task ended."""
+    from app.metrics import metrics, record_progress, record_sync_end
+
+    progress = {"images": [{"region": "Late", "bytesDone": 700}], "bytesTotal": 700}
+    counter = metrics().transferred.labels("Late", "master")
+    before = counter._value.get()
+    record_progress("late-task", {"images": [{"region": "Late", "bytesDone": 300}]})
+    record_sync_end("late-task", "Late", "synced", 1.0, progress, "done", [])
+    record_progress("late-task", progress)
+    assert counter._value.get() - before == 700
