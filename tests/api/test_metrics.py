@@ -118,3 +118,21 @@ def test_a_late_progress_report_is_not_counted_twice():
     record_sync_end("late-task", "Late", "synced", 1.0, progress, "done", [])
     record_progress("late-task", progress)
     assert counter._value.get() - before == 700
+
+
+def test_the_dashboard_and_alerts_use_metrics_the_service_serves(plain, repo_root):
+    """docs/grafana-dashboard.json and docs/prometheus-alerts.yml name real metrics."""
+    import json
+    import re
+
+    answer = plain.post("/v1/regions/Burgos/tasks", headers=AUTH)
+    wait_for_task(plain, answer.headers["Location"], AUTH)
+    served = {name for name, *_ in scrape(plain)}
+    text = plain.get("/metrics").get_data(as_text=True)
+    served |= set(re.findall(r"^# TYPE (\S+) counter$", text, re.M))  # none counted yet
+    served |= {name + "_total" for name in served}
+    dashboard = json.loads((repo_root / "docs" / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    exprs.append((repo_root / "docs" / "prometheus-alerts.yml").read_text())
+    used = {name for expr in exprs for name in re.findall(r"glancesync_[a-z_]+", expr)}
+    assert used and used <= served, used - served
