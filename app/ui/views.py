@@ -62,17 +62,23 @@ def require_session() -> Response | None:
             return error_response(401, "The request you have made requires authentication.")
         return redirect("/ui/signin", code=303)
     g.viewer = viewer
-    if request.method == "POST" and not sessions.csrf_ok(viewer.csrf_token):
+    # Forms and every JSON call carry the session's token (the script sends the header).
+    needs_csrf = request.method == "POST" or is_api()
+    if needs_csrf and not sessions.csrf_ok(viewer.csrf_token):
         refused = error_response(400, "Bad request", "Missing or wrong CSRF token")
         return refused if is_api() else html_error(refused)
     return None
 
 
 @bp.after_request
-def no_cache(response: Response) -> Response:
+def headers(response: Response) -> Response:
     """Pages and JSON show live state and a user's rights: never from a cache."""
     if request.endpoint != "ui.static":
         response.headers["Cache-Control"] = "no-store"
+    # Scripts and styles come from /ui/static/ only; no framing (clickjacking).
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; frame-ancestors 'none'; form-action 'self'"
+    )
     return response
 
 

@@ -71,6 +71,11 @@ def page_csrf(client: FlaskClient) -> str:
     return csrf_of(client.get("/ui/").get_data(as_text=True))
 
 
+def get_json(client: FlaskClient, path: str):
+    """A JSON call as the page's script makes it: cookie and CSRF header."""
+    return client.get(path, headers={"X-CSRF-Token": page_csrf(client)})
+
+
 def test_signed_out_browser_is_sent_to_sign_in(browser):
     answer = browser.get("/ui/")
     assert answer.status_code == 303
@@ -138,6 +143,7 @@ def test_posts_need_the_session_csrf_token(browser, ui_app):
     refused = browser.post("/ui/api/regions/Burgos/tasks")
     assert refused.status_code == 400
     assert refused.get_json()["error"]["description"] == "Missing or wrong CSRF token"
+    assert browser.get("/ui/api/tasks").status_code == 400  # JSON calls need it too
     refused = browser.post("/ui/signout", data={"csrf_token": "forged"})
     assert refused.status_code == 400 and refused.mimetype == "text/html"
     with ui_app.app_context():
@@ -152,7 +158,7 @@ def test_sync_now_and_the_tasks_json(browser):
     task = started.get_json()
     assert (task["region"], task["user"]) == ("Burgos", "alice")
     wait_for_task(browser, f"/v1/regions/Burgos/tasks/{task['taskId']}", {"X-Auth-Token": ADMIN})
-    tasks = browser.get("/ui/api/tasks").get_json()["regions"]
+    tasks = get_json(browser, "/ui/api/tasks").get_json()["regions"]
     burgos = next(region for region in tasks if region["name"] == "Burgos")
     assert burgos["tasks"][0]["taskId"] == task["taskId"]
     assert burgos["tasks"][0]["status"] == "synced"
@@ -161,7 +167,7 @@ def test_sync_now_and_the_tasks_json(browser):
 
 def test_matrix_has_statuses_sizes_checksums_and_counts(browser):
     sign_in(browser)
-    body = browser.get("/ui/api/matrix").get_json()
+    body = get_json(browser, "/ui/api/matrix").get_json()
     regions = {region["name"]: region for region in body["regions"]}
     assert set(regions) == {"Burgos", "Caceres", "other:Madrid"}
     assert regions["Burgos"]["counts"] == {"ok": 1, "pending": 1, "error": 1}

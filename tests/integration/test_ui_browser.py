@@ -320,3 +320,9 @@ def test_filters_by_name_status_and_target(driver, service, tb_info, seeds):
         ".filter(th => !th.hidden).map(th => th.dataset.region)"
     )
     assert driver.execute_script(shown) == ["other:Madrid"]
+
+
+def test_no_password_is_logged(service, tb_info):
+    """Sign-in sends passwords to Keystone: none of them reaches the service's logs."""
+    keystone = tb_info["keystones"]["keystone-1"]
+    service.assert_no_secret_logged([keystone["demo"]["password"], "not-the-password"])
