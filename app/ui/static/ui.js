@@ -132,13 +132,18 @@ function applyFilters() {
 }
 
 // -- tasks ---------------------------------------------------------------------------
+// A task that has not ended (syncing, or waiting for a worker where the service queues).
+function active(task) {
+  return task.status !== "synced" && task.status !== "failed";
+}
+
 function progressOf(task) {
   const p = task.progress;
   if (!p || !p.bytesTotal) return null;
   const rate = p.images.filter((i) => i.state === "uploading").reduce((s, i) => s + i.rate, 0);
   const percent = Math.floor((100 * p.bytesDone) / p.bytesTotal);
   const text = `${bytes(p.bytesDone)} of ${bytes(p.bytesTotal)} (${percent}%)` +
-    (task.status === "syncing" ? `, ${bytes(rate)}/s` : "");
+    (active(task) ? `, ${bytes(rate)}/s` : "");
   return el("div", { class: "progress", dataset: { done: p.bytesDone, total: p.bytesTotal } },
     el("progress", { max: p.bytesTotal, value: p.bytesDone }), " ", el("span", {}, text));
 }
@@ -154,10 +159,10 @@ function resultsOf(task) {
 }
 
 function taskItem(region, task) {
-  const cancel = canSync && task.status === "syncing" && !task.cancelRequested
+  const cancel = canSync && active(task) && !task.cancelRequested
     ? el("button", { type: "button", class: "cancel", dataset: { region, task: task.taskId } }, "Cancel")
     : null;
-  const note = task.cancelRequested && task.status === "syncing" ? " (cancelling)" : "";
+  const note = task.cancelRequested && active(task) ? " (cancelling)" : "";
   return el("li", { class: `task ${task.status}`, dataset: { task: task.taskId, status: task.status } },
     el("span", { class: "task-status" }, task.status + note), " ",
     el("span", { class: "task-meta" }, `${task.created} by ${task.user}`), " ",
@@ -179,7 +184,7 @@ async function loadTasks() {
     if (!box) continue;
     box.replaceChildren(...region.tasks.map((task) => taskItem(region.name, task)));
     if (!region.tasks.length) box.append(el("li", { class: "none" }, "no task yet"));
-    for (const task of region.tasks) if (task.status === "syncing") nowSyncing.add(task.taskId);
+    for (const task of region.tasks) if (active(task)) nowSyncing.add(task.taskId);
   }
   const ended = [...syncing].some((id) => !nowSyncing.has(id));
   syncing = nowSyncing;
