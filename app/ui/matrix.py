@@ -13,6 +13,7 @@ from app.metrics import record_backend_error, record_statuses
 from glancesync.engine import GlanceSync
 from glancesync.errors import BackendError
 from glancesync.report import status_message
+from glancesync.selection import Catalogue
 
 # What a sync does for each status (BEHAVIOUR.md 5.2, last column), in the operator's words.
 ACTIONS = {
@@ -39,11 +40,11 @@ def target_of(region: str) -> str:
     return region.split(":", 1)[0] if ":" in region else "master"
 
 
-def region_column(gs: GlanceSync, region: str, rows: dict[str, dict]) -> dict:
+def region_column(gs: GlanceSync, region: str, catalogue: Catalogue, rows: dict[str, dict]) -> dict:
     """Read one region's statuses into ``rows``; the column's counts or its error."""
     column: dict = {"name": region, "target": target_of(region), "error": None}
     try:
-        statuses = gs.region_statuses(region).images
+        statuses = gs.region_statuses(region, catalogue).images
     except BackendError as exc:
         record_backend_error(region, str(exc))
         column["error"] = str(exc)
@@ -68,8 +69,22 @@ def region_column(gs: GlanceSync, region: str, rows: dict[str, dict]) -> dict:
 
 
 def build_matrix(gs: GlanceSync, regions: list[str]) -> dict:
-    """``{"regions": [...], "images": [...]}``, images in (size, name) order."""
+    """``{"regions": [...], "images": [...]}``, images in (size, name) order.
+
+    The master is listed once for all regions, and the regions' listings are fetched at
+    the same time, in threads (the core's prefetch), not one region after the other.
+    """
     rows: dict[str, dict] = {}
-    columns = [region_column(gs, region, rows) for region in regions]
+    try:
+        catalogue = gs.load_master(prefetch=[gs.parse(region) for region in regions])
+    except BackendError as exc:
+        record_backend_error(gs.config.main.master_region, str(exc))
+        error = f"Cannot read the master region: {exc}"
+        columns = [
+            {"name": r, "target": target_of(r), "error": error, "counts": {}, "statuses": []}
+            for r in regions
+        ]
+        return {"regions": columns, "images": []}
+    columns = [region_column(gs, region, catalogue, rows) for region in regions]
     images = sorted(rows.values(), key=lambda row: (row["size"] or 0, row["name"]))
     return {"regions": columns, "images": images}

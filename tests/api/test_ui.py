@@ -237,3 +237,21 @@ def test_static_files_are_under_ui_static(browser):
     assert browser.get("/ui/static/ui.js").status_code == 200
     assert browser.get("/ui/static/ui.css").status_code == 200
     assert browser.get("/static/ui.js").status_code == 404
+
+
+def test_matrix_when_the_master_cannot_be_read(browser, monkeypatch):
+    from glancesync.engine import GlanceSync
+    from glancesync.errors import BackendError
+
+    def down(self, *args, **kwargs):
+        raise BackendError("Valladolid: Glance server unreachable")
+
+    sign_in(browser)
+    monkeypatch.setattr(GlanceSync, "load_master", down)
+    answer = get_json(browser, "/ui/api/matrix")
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert body["images"] == []
+    assert {r["error"] for r in body["regions"]} == {
+        "Cannot read the master region: Valladolid: Glance server unreachable"
+    }
