@@ -15,6 +15,7 @@ they hold across workers and hosts.
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import threading
 from collections import Counter as Tally
@@ -27,6 +28,7 @@ from sqlalchemy import func, select
 from app.errors import error_response
 from app.models import FAILED, SYNCED, SYNCING, Task, db
 
+log = logging.getLogger("GlanceSync-API")
 MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
 STATUSES = (
     "ok",
@@ -163,6 +165,24 @@ def record_sync_end(
     for error in set(errors):
         if error and error != "cancelled":
             record_backend_error(region, error)
+
+
+def sync_ended(
+    task_id: str,
+    region: str,
+    status: str,
+    seconds: float,
+    progress: dict,
+    message: str | None,
+    images: list[dict],
+) -> None:
+    """The task runner's hook, after the task's final write; never raises: a metrics
+    failure must not disturb the tasks."""
+    try:
+        record_sync_end(task_id, region, status, seconds, progress, message, images)
+        refresh_statuses(region)
+    except Exception:
+        log.exception("Metrics of task %s not recorded", task_id)
 
 
 def refresh_statuses(region: str) -> None:

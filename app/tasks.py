@@ -23,7 +23,7 @@ from sqlalchemy import inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import ApiError
-from app.metrics import record_progress, record_sync_end, refresh_statuses
+from app.metrics import record_progress, sync_ended
 from app.models import FAILED, SYNCED, SYNCING, Task, db, utcnow
 from app.regions import core
 from glancesync.progress import UploadTracker
@@ -155,8 +155,7 @@ class TaskRunner:
                 snapshot = live.tracker.snapshot()
                 finish(task_id, status, message, images, snapshot)
                 elapsed = time.monotonic() - started
-                record_sync_end(task_id, region, status, elapsed, snapshot, message, images)
-                refresh_statuses(region)
+                sync_ended(task_id, region, status, elapsed, snapshot, message, images)
             finally:
                 self.release(task_id)
                 db.session.remove()
