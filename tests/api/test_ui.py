@@ -255,3 +255,17 @@ def test_matrix_when_the_master_cannot_be_read(browser, monkeypatch):
     assert {r["error"] for r in body["regions"]} == {
         "Cannot read the master region: Valladolid: Glance server unreachable"
     }
+
+
+def test_nothing_is_loaded_from_outside(browser):
+    """No CDN, no external font: every page and static file names local paths only."""
+    sign_in(browser)
+    texts = [
+        browser.get(path).get_data(as_text=True)
+        for path in ("/ui/", "/ui/signin", "/ui/static/ui.js", "/ui/static/ui.css")
+    ]
+    for text in texts:
+        assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text, re.I), text[:200]
+        assert "@import" not in text and "@font-face" not in text
+    page = browser.get("/ui/")
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
