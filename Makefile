@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-test.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install test test-fast lint bench demo demo-stop clean
+.PHONY: install test test-fast lint bench demo demo-stop screenshot browser clean
 
 $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,15 @@ $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 
 install: $(STAMP)
 
+## Debian's Chromium and its driver for the browser tests (Selenium never downloads one);
+## installed with apt-get only when missing.
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	  chromium chromium-driver; }
+
 ## All tests: lint, unit, CLI, scenarios, API (SQLite and PostgreSQL), integration (testbed).
-test: install
+test: install browser
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
@@ -35,6 +42,10 @@ bench: install
 ## Testbed, images in Spain2, the REST service under gunicorn, a sync through its API.
 demo: install
 	$(PY) -m demo start
+
+## docs/ui.png: the status page of the demo (starts the demo first).
+screenshot: install browser demo
+	$(PY) -m demo screenshot docs/ui.png
 
 ## Stops the service and the testbed that `make demo` started.
 demo-stop: install

@@ -19,6 +19,7 @@ from flask_migrate import Migrate
 
 from app.auth import KeystoneValidator, init_auth
 from app.errors import register_error_handlers
+from app.metrics import init_metrics
 from app.models import Task, db
 from app.regions import REFRESH_SECONDS, init_core
 from app.routes import bp
@@ -30,6 +31,7 @@ from app.settings import (
     psycopg_url,
 )
 from app.tasks import init_tasks, recover_at_start
+from app.ui import init_ui
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 migrate = Migrate()
@@ -87,6 +89,8 @@ def create_app(
     init_core(app)
     init_tasks(app)
     app.register_blueprint(bp)
+    init_ui(app)
+    init_metrics(app)
     app.shell_context_processor(lambda: {"db": db, "Task": Task})
     if app.config["RECOVER_ON_START"]:
         recover_at_start(app)

@@ -18,6 +18,7 @@ from cachetools import TLRUCache
 from flask import Flask, current_app, g, request
 
 from app.errors import ApiError
+from app.metrics import record_keystone_unavailable
 from app.settings import OpenStackSettings
 
 TOKEN_HEADER = "X-Auth-Token"
@@ -153,6 +154,7 @@ def authenticate(cache: TokenCache, required_roles: tuple[str, ...]) -> TokenInf
     try:
         info = cache.validate(token)
     except KeystoneUnavailable as exc:
+        record_keystone_unavailable(str(exc))
         raise ApiError(503, str(exc)) from None
     if info is None:
         raise ApiError(401)
@@ -162,13 +164,15 @@ def authenticate(cache: TokenCache, required_roles: tuple[str, ...]) -> TokenInf
 
 
 PUBLIC_ENDPOINTS = {"api.info", "api.openapi", "static"}
+# Blueprints with their own access check: the web page's session cookie, /metrics' Bearer.
+OWN_AUTH_BLUEPRINTS = {"ui", "metrics"}
 
 
 def check_request() -> None:
     """Before-request hook: routing errors first, then the token (10.1 check order)."""
     if request.routing_exception is not None:
         raise request.routing_exception
-    if request.endpoint in PUBLIC_ENDPOINTS:
+    if request.endpoint in PUBLIC_ENDPOINTS or request.blueprint in OWN_AUTH_BLUEPRINTS:
         return
     cache: TokenCache = current_app.extensions[EXTENSION]
     g.token_info = authenticate(cache, current_app.config["REQUIRED_ROLES"])

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import delete, select
 
 from app.errors import ApiError, error_response
+from app.metrics import record_backend_error, record_statuses
 from app.models import SYNCING, Task, db, utcnow
 from app.regions import core
 from app.tasks import fail_if_dead, request_cancel, start_sync
@@ -57,7 +58,9 @@ def image_statuses(region: str) -> Response:
     try:
         images = core().glancesync().image_report(full)
     except BackendError as exc:
+        record_backend_error(full, str(exc))
         raise ApiError(503, str(exc)) from None
+    record_statuses(full, [image["status"] for image in images])
     name = request.args.get("image")
     if name is not None:
         images = [image for image in images if image["name"] == name]

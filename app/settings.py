@@ -49,6 +49,8 @@ class OpenStackSettings:
     user_domain_name: str = "Default"
     project_domain_name: str = "Default"
     required_roles: tuple[str, ...] = ("admin",)
+    # Roles that may see the web page (/ui/) read-only; REQUIRED_ROLES may also sync.
+    viewer_roles: tuple[str, ...] = ("reader", "member")
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class Settings:
     workers: int = 5
     pidfile: str = "tmp/processes.pid"
     loglevel: str = "info"
+    # [metrics] TOKEN: the Bearer token GET /metrics requires; empty: /metrics is open.
+    metrics_token: str = field(default="", repr=False)
 
 
 def locate(var: str, name: str, environ: Mapping[str, str], fiware_dir: str = FIWARE_DIR) -> str:
@@ -137,6 +141,7 @@ def _openstack(reader: _Reader) -> OpenStackSettings:
             f"[{section}] of {reader.path}"
         )
     roles = reader.get(section, "REQUIRED_ROLES", "admin")
+    viewers = reader.get(section, "VIEWER_ROLES", "reader, member")
     return OpenStackSettings(
         keystone_url=keystone_v3_url(reader.get(section, "KEYSTONE_URL")),
         user=reader.get(section, "ADM_USER"),
@@ -145,8 +150,13 @@ def _openstack(reader: _Reader) -> OpenStackSettings:
         tenant_name=tenant_name,
         user_domain_name=reader.get(section, "USER_DOMAIN_NAME", "Default"),
         project_domain_name=reader.get(section, "PROJECT_DOMAIN_NAME", "Default"),
-        required_roles=tuple(r.strip() for r in roles.split(",") if r.strip()),
+        required_roles=role_list(roles),
+        viewer_roles=role_list(viewers),
     )
+
+
+def role_list(text: str) -> tuple[str, ...]:
+    return tuple(r.strip() for r in text.split(",") if r.strip())
 
 
 def read_settings(settings_file: str, logging_file: str) -> Settings:
@@ -168,6 +178,7 @@ def read_settings(settings_file: str, logging_file: str) -> Settings:
         workers=reader.get_int("gunicorn", "WORKERS", Settings.workers),
         pidfile=reader.get("gunicorn", "PIDFILE", Settings.pidfile),
         loglevel=reader.get("gunicorn", "LOGLEVEL", Settings.loglevel),
+        metrics_token=reader.get("metrics", "TOKEN", ""),
     )
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import ApiError
+from app.metrics import record_progress, sync_ended
 from app.models import FAILED, SYNCED, SYNCING, Task, db, utcnow
 from app.regions import core
 from glancesync.progress import UploadTracker
@@ -142,6 +143,7 @@ class TaskRunner:
 
     def _run(self, task_id: str, region: str) -> None:
         live = self.live(task_id) or LiveTask()
+        started = time.monotonic()
         with self.app.app_context():
             try:
                 status, message, images = self._sync(region, live)
@@ -150,7 +152,10 @@ class TaskRunner:
                 status, message, images = FAILED, str(exc) or type(exc).__name__, []
                 live.tracker.fail_unfinished()
             try:
-                finish(task_id, status, message, images, live.tracker.snapshot())
+                snapshot = live.tracker.snapshot()
+                finish(task_id, status, message, images, snapshot)
+                elapsed = time.monotonic() - started
+                sync_ended(task_id, region, status, elapsed, snapshot, message, images)
             finally:
                 self.release(task_id)
                 db.session.remove()
@@ -214,7 +219,9 @@ class TaskRunner:
             for task_id, entry in live.items():
                 version = entry.tracker.version
                 if version != entry.written:
-                    store_progress(task_id, entry.tracker.snapshot())
+                    snapshot = entry.tracker.snapshot()
+                    store_progress(task_id, snapshot)
+                    record_progress(task_id, snapshot)
                     entry.written = version
             for task_id in cancel_requested(list(live)):
                 live[task_id].cancel.set()

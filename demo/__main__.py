@@ -16,6 +16,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -219,6 +220,9 @@ def cmd_start() -> int:
     api = Api(url, service.get_token(info["keystones"]["keystone-1"]))
     tasks = sync_regions(api)
     all_ok = status_table(api)
+    say("== web page ==")
+    for line in page_lines(info, url):
+        say(line)
     say("== call the API yourself ==")
     for line in usage_lines(info, url, lannion_location(api)):
         say(line)
@@ -234,6 +238,47 @@ def lannion_location(api: Api) -> str:
     """The newest Lannion task: a real task id for the printed GET line."""
     task = api.call("GET", "/v1/regions/Lannion/tasks").json()["tasks"][0]
     return f"/v1/regions/Lannion/tasks/{task['taskId']}"
+
+
+def page_lines(info: dict[str, Any], url: str) -> list[str]:
+    """Where the status page is and who may sign in (the testbed's fixed accounts)."""
+    keystone = info["keystones"]["keystone-1"]
+    admin, demo = keystone["admin"], keystone["demo"]
+    return [
+        f"  status page: {url}/ui/",
+        f"  sign in as {admin['username']} / {admin['password']}, project "
+        f"{admin['project_name']}, domain Default (may sync and cancel)",
+        f"  or as {demo['username']} / {demo['password']}, project {demo['project_name']} "
+        "(read-only)",
+        f"  metrics: {url}/metrics",
+    ]
+
+
+def cmd_screenshot(path: str) -> int:
+    """Sign in to the running demo's page in headless Chromium and save it as a PNG."""
+    from demo.browser import chromium, sign_in
+
+    port = load_state().get("port")
+    info = json.loads((TESTBED_DIR / "testbed.json").read_text())
+    if not port:
+        raise RuntimeError("the demo is not running: make demo")
+    url = f"http://127.0.0.1:{port}"
+    driver = chromium(1280, 900)
+    try:
+        sign_in(driver, url, info["keystones"]["keystone-1"]["admin"])
+        deadline = time.monotonic() + 60
+        while not driver.execute_script(
+            "return document.querySelectorAll('#matrix tbody tr').length"
+        ):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the page did not show the image matrix within 60 s")
+            time.sleep(0.2)
+        time.sleep(1)  # the task lists of the first poll
+        driver.save_screenshot(path)
+    finally:
+        driver.quit()
+    say(f"screenshot of {url}/ui/ written to {path}")
+    return 0
 
 
 def cmd_stop() -> int:
@@ -252,9 +297,12 @@ def cmd_stop() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
-    parser.add_argument("command", choices=["start", "stop"])
+    parser.add_argument("command", choices=["start", "stop", "screenshot"])
+    parser.add_argument("path", nargs="?", default="docs/ui.png", help="screenshot file")
     args = parser.parse_args(argv)
     try:
+        if args.command == "screenshot":
+            return cmd_screenshot(args.path)
         return cmd_start() if args.command == "start" else cmd_stop()
     except (subprocess.CalledProcessError, RuntimeError, TimeoutError) as exc:
         # The failing step already printed its output (testbed) or carries it (service).

@@ -202,3 +202,15 @@ def test_app_uses_the_flask_config_file(tmp_path, server_files):
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/f.db"
     assert app.config["SYNC_WORKERS"] == 2
     app.extensions["glancesync.tasks"].shutdown()
+
+
+def test_viewer_roles_and_metrics_token(tmp_path):
+    """Issue 16: VIEWER_ROLES (default reader, member) and [metrics] TOKEN (default unset)."""
+    s = read_settings(write(tmp_path, MINIMAL), "logging.cfg")
+    assert s.openstack.viewer_roles == ("reader", "member")
+    assert s.metrics_token == ""
+    text = MINIMAL + "VIEWER_ROLES = observer ,auditor\n\n[metrics]\nTOKEN = s3cret\n"
+    s = read_settings(write(tmp_path, text), "logging.cfg")
+    assert s.openstack.viewer_roles == ("observer", "auditor")
+    assert s.metrics_token == "s3cret"
+    assert "s3cret" not in repr(s)

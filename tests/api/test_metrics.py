@@ -1,0 +1,138 @@
+"""GET /metrics (issue 16, item 2) in one process, with the CSV mock backend.
+
+The multiprocess mode under gunicorn is tested in tests/integration/test_ui_browser.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.api.conftest import wait_for_task
+from tests.api.fakes import ADMIN, KEYSTONE_DOWN
+
+AUTH = {"X-Auth-Token": ADMIN}
+
+
+@pytest.fixture
+def plain(app: Flask) -> FlaskClient:
+    app.test_client_class = FlaskClient  # /metrics is text, not in the OpenAPI document
+    return app.test_client()
+
+
+def scrape(client: FlaskClient, headers: dict | None = None) -> dict[tuple, float]:
+    answer = client.get("/metrics", headers=headers or {})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.content_type.startswith("text/plain; version=")
+    samples = {}
+    for family in text_string_to_metric_families(answer.get_data(as_text=True)):
+        for sample in family.samples:
+            samples[(sample.name, *sorted(sample.labels.items()))] = sample.value
+    return samples
+
+
+def value(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, *sorted(labels.items())), 0.0)
+
+
+def test_metrics_are_open_without_a_token(plain):
+    samples = scrape(plain)
+    assert value(samples, "glancesync_tasks", state="syncing") == 0
+
+
+def test_metrics_token_is_a_bearer_token(app, plain):
+    settings = app.config["SETTINGS"]
+    app.config["SETTINGS"] = dataclasses.replace(settings, metrics_token="scrape-me")
+    refused = plain.get("/metrics")
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+    assert plain.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert plain.get("/metrics", headers={"X-Auth-Token": ADMIN}).status_code == 401
+    scrape(plain, {"Authorization": "Bearer scrape-me"})
+
+
+def test_a_sync_is_counted(plain):
+    before = scrape(plain)
+    answer = plain.post("/v1/regions/Burgos/tasks", headers=AUTH)
+    task = wait_for_task(plain, answer.headers["Location"], AUTH)
+    assert task["status"] == "synced", task
+    after = scrape(plain)
+    assert value(after, "glancesync_tasks", state="synced") == 1
+    assert value(after, "glancesync_tasks", state="syncing") == 0
+    key = {"region": "Burgos", "status": "synced"}
+    assert value(after, "glancesync_sync_duration_seconds_count", **key) == (
+        value(before, "glancesync_sync_duration_seconds_count", **key) + 1
+    )
+    assert value(after, "glancesync_tasks_ended_total", **key) == (
+        value(before, "glancesync_tasks_ended_total", **key) + 1
+    )
+    uploaded = sum(i["bytesDone"] for i in (task["progress"] or {"images": []})["images"])
+    moved = value(after, "glancesync_transferred_bytes_total", region="Burgos", target="master")
+    moved -= value(before, "glancesync_transferred_bytes_total", region="Burgos", target="master")
+    assert uploaded == 20971520  # img02 uploaded by the mock
+    assert moved == uploaded
+    # The statuses after the sync: img01 and img02 ok, img03 still a checksum conflict.
+    assert value(after, "glancesync_images", region="Burgos", status="ok") == 2
+    assert value(after, "glancesync_images", region="Burgos", status="error_checksum") == 1
+    assert value(after, "glancesync_images", region="Burgos", status="pending_upload") == 0
+
+
+def test_a_status_read_sets_the_images_gauge(plain):
+    answer = plain.get("/v1/regions/other:Madrid/images", headers=AUTH)
+    assert answer.status_code == 200
+    statuses = [image["status"] for image in answer.get_json()["images"]]
+    samples = scrape(plain)
+    for status in set(statuses):
+        assert value(samples, "glancesync_images", region="other:Madrid", status=status) == (
+            statuses.count(status)
+        )
+
+
+def test_keystone_and_glance_errors_by_kind(plain):
+    before = scrape(plain)
+    assert (
+        plain.get("/v1/regions/Burgos/images", headers={"X-Auth-Token": KEYSTONE_DOWN}).status_code
+        == 503
+    )
+    assert plain.get("/v1/regions/Caceres/images", headers=AUTH).status_code == 503
+    after = scrape(plain)
+    name = "glancesync_keystone_errors_total"
+    assert value(after, name, kind="unreachable") == value(before, name, kind="unreachable") + 1
+    name = "glancesync_glance_errors_total"
+    caceres = [k for k in after if k[0] == name and ("region", "Caceres") in k]
+    assert sum(after[k] for k in caceres) == sum(before.get(k, 0) for k in caceres) + 1
+
+
+def test_a_late_progress_report_is_not_counted_twice():
+    """The heartbeat thread may report a task's progress after the task ended."""
+    from app.metrics import metrics, record_progress, record_sync_end
+
+    progress = {"images": [{"region": "Late", "bytesDone": 700}], "bytesTotal": 700}
+    counter = metrics().transferred.labels("Late", "master")
+    before = counter._value.get()
+    record_progress("late-task", {"images": [{"region": "Late", "bytesDone": 300}]})
+    record_sync_end("late-task", "Late", "synced", 1.0, progress, "done", [])
+    record_progress("late-task", progress)
+    assert counter._value.get() - before == 700
+
+
+def test_the_dashboard_and_alerts_use_metrics_the_service_serves(plain, repo_root):
+    """docs/grafana-dashboard.json and docs/prometheus-alerts.yml name real metrics."""
+    import json
+    import re
+
+    answer = plain.post("/v1/regions/Burgos/tasks", headers=AUTH)
+    wait_for_task(plain, answer.headers["Location"], AUTH)
+    served = {name for name, *_ in scrape(plain)}
+    text = plain.get("/metrics").get_data(as_text=True)
+    served |= set(re.findall(r"^# TYPE (\S+) counter$", text, re.M))  # none counted yet
+    served |= {name + "_total" for name in served}
+    dashboard = json.loads((repo_root / "docs" / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    exprs.append((repo_root / "docs" / "prometheus-alerts.yml").read_text())
+    used = {name for expr in exprs for name in re.findall(r"glancesync_[a-z_]+", expr)}
+    assert used and used <= served, used - served
