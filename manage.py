@@ -88,6 +88,17 @@ def gunicornserver(
     )
 
 
+LISTEN_HELP = "Sync the regions when the master Glance announces a change."
+
+
+@cli.command("listen", help=LISTEN_HELP, short_help=LISTEN_HELP)
+@click.pass_obj
+def listen(info: ScriptInfo) -> None:
+    from app.listener import run_listener
+
+    run_listener(info.load_app())
+
+
 DB_HELP = "Perform database migrations"
 cli.add_command(
     click.Group(
