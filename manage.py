@@ -9,6 +9,7 @@ as it is, without a traceback, with exit status 1.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -50,6 +51,10 @@ def runserver(
 ) -> None:
     app = info.load_app()
     settings: Settings = app.config["SETTINGS"]
+    if no_reload or os.environ.get("WERKZEUG_RUN_MAIN") == "true":  # not the reloader's parent
+        from app.schedule import start_scheduler
+
+        start_scheduler(app)
     app.run(
         host=host or settings.host,
         port=port or settings.port,
