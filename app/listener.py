@@ -172,6 +172,9 @@ def _name(payload: Any) -> str:
 
 def run_listener(app: Flask) -> None:
     """Until SIGTERM or SIGINT (``manage.py listen``)."""
+    for name in ("amqp", "kombu", "oslo_messaging"):  # their DEBUG is a heartbeat every 2 s
+        if logging.getLogger(name).level == logging.NOTSET:
+            logging.getLogger(name).setLevel(logging.INFO)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
