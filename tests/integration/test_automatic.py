@@ -8,6 +8,7 @@ PostgreSQL database. Nobody calls the API to start these syncs. Regions: ``maste
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -43,13 +44,15 @@ SYNC_TIMEOUT = 90
 class AutoService(ServiceProcess):
     """The service of ServiceProcess, with both targets and the issue-17 sections."""
 
-    def __init__(self, tb_info: dict[str, Any], folder: Path, schedule: str = "") -> None:
+    def __init__(
+        self, tb_info: dict[str, Any], folder: Path, schedule: str = "", workers: int = 1
+    ) -> None:
         self._extra = AUTOMATIC.format(
             url=tb_info["notifications"]["transport_url"], schedule=schedule
         )
         images_dir = folder / "images"
         images_dir.mkdir(parents=True, exist_ok=True)
-        super().__init__(tb_info, folder, images_dir, workers=1)
+        super().__init__(tb_info, folder, images_dir, workers=workers)
 
     def _write_files(self, tb_info, images_dir, workers, keystone_url) -> None:
         super()._write_files(tb_info, images_dir, workers, keystone_url)
@@ -243,8 +246,9 @@ def test_with_the_listener_down_the_schedule_catches_up(
     assert listener.stop() == 0
     image = add_image(unique("missed"), size=2048)
     broker.purge(vhost)  # the events of that upload are lost
-    scheduled = AutoService(tb_info, tmp_path / "scheduled", schedule="INTERVAL = 3")
+    scheduled = AutoService(tb_info, tmp_path / "scheduled", schedule="INTERVAL = 3", workers=2)
     with scheduled.running():
+        assert len(scheduled.worker_pids()) == 2  # two schedulers, one lease
         wait_until(
             lambda: regions_hold(glance, image.name, lambda r: r["checksum"] == image.md5),
             SYNC_TIMEOUT,
@@ -255,3 +259,5 @@ def test_with_the_listener_down_the_schedule_catches_up(
     assert {task["region"] for task in tasks} == set(REGIONS)
     assert {task["user"] for task in tasks} == {"schedule"}
     assert {task["status"] for task in tasks} == {"synced"}
+    runs = re.findall(r"Scheduled run of (\S+) starts", scheduled.logs())
+    assert runs and len(runs) == len(set(runs)), runs  # each run fired by one worker only
