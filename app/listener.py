@@ -10,7 +10,9 @@ tasks (user ``notifications``) in this process's own task runner.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 import warnings
@@ -29,6 +31,7 @@ from glancesync.errors import BackendError, ConfigError
 
 log = logging.getLogger("GlanceSync-API")
 RETRY_SETUP = 5.0  # seconds between attempts to read the catalogs at start
+STOP_TIMEOUT = 60.0  # seconds a SIGTERM waits for the consumer and the running syncs
 
 
 class Endpoint:
@@ -44,14 +47,33 @@ class Endpoint:
             log.exception("Notification %s could not be handled", event_type)
 
 
-def oslo_listener(settings: NotificationSettings, endpoint: Endpoint) -> Any:
-    """A started-later oslo.messaging notification listener for the configured topics."""
+def _oslo() -> tuple[Any, Any]:
+    """oslo.messaging and a ConfigOpts of its own (no config file is read)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # eventlet's deprecation, imported but not used
         import oslo_messaging
         from oslo_config import cfg
     conf = cfg.ConfigOpts()
     conf([], project="glancesync", default_config_files=[], default_config_dirs=[])
+    return oslo_messaging, conf
+
+
+def broker_reachable(url: str, timeout: float = 2.0) -> bool:
+    """A TCP connection to one of the URL's hosts: oslo.messaging's own first connection
+    retries forever and could not be interrupted by SIGTERM."""
+    oslo_messaging, conf = _oslo()
+    for host in oslo_messaging.TransportURL.parse(conf, url).hosts:
+        try:
+            socket.create_connection((host.hostname, host.port or 5672), timeout).close()
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def oslo_listener(settings: NotificationSettings, endpoint: Endpoint) -> Any:
+    """A started-later oslo.messaging notification listener for the configured topics."""
+    oslo_messaging, conf = _oslo()
     transport = oslo_messaging.get_notification_transport(conf, url=settings.transport_url)
     targets = [oslo_messaging.Target(topic=topic) for topic in settings.topics]
     return oslo_messaging.get_notification_listener(
@@ -95,6 +117,9 @@ class Listener:
     def start(self) -> None:
         """Read the master project and the region list, then consume the notifications."""
         self.filter = self._event_filter()
+        while not self._stop.is_set() and not broker_reachable(self.settings.transport_url):
+            log.error("The message broker of [notifications] TRANSPORT_URL is unreachable")
+            self._stop.wait(RETRY_SETUP)
         with self._life:
             if self.filter is None or self._stop.is_set():
                 return
@@ -184,5 +209,10 @@ def run_listener(app: Flask) -> None:
     while not stop.wait(1.0):
         pass
     log.info("Listener stopping")
-    listener.stop()
-    starter.join(RETRY_SETUP)
+    stopper = threading.Thread(target=listener.stop, name="listen-stop", daemon=True)
+    stopper.start()
+    stopper.join(STOP_TIMEOUT)
+    if stopper.is_alive():  # e.g. oslo.messaging stuck reconnecting to a vanished broker
+        log.error("The listener did not stop within %s s; exiting anyway", STOP_TIMEOUT)
+        logging.shutdown()
+        os._exit(1)
