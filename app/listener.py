@@ -23,6 +23,7 @@ from flask import Flask
 
 from app.autosync import NOTIFICATIONS, automatic_regions, start_automatic
 from app.debounce import Debouncer
+from app.errors import ApiError
 from app.events import EventFilter
 from app.regions import core
 from app.settings import NotificationSettings, SettingsError
@@ -139,7 +140,7 @@ class Listener:
                     regions = automatic_regions(self.app.config["SETTINGS"].schedule.regions)
                     tenant = gs.backends["master"].tenant_id()
                     return EventFilter(gs.config.main.master_region, tenant, regions)
-                except (BackendError, ConfigError) as exc:
+                except (ApiError, BackendError, ConfigError) as exc:
                     log.error("Cannot read the master project or the regions: %s", exc)
             self._stop.wait(RETRY_SETUP)
         return None
@@ -162,8 +163,25 @@ class Listener:
         runner.shutdown(wait=True)
 
     # -- syncs ---------------------------------------------------------------------------
+    def _refresh_regions(self) -> None:
+        """Regions added to (or removed from) the catalogs since the start count too."""
+        with self.app.app_context():
+            try:
+                regions = automatic_regions(self.app.config["SETTINGS"].schedule.regions)
+            except (ApiError, BackendError, ConfigError) as exc:
+                log.warning("Cannot refresh the region list, keeping the previous one: %s", exc)
+                return
+        with self._wake:
+            assert self.filter is not None
+            self.filter.regions = regions
+
     def _trigger_loop(self) -> None:
+        refresh = self.app.config["REGIONS_REFRESH"]
+        refreshed = self.clock()
         while not self._stop.is_set():
+            if self.clock() - refreshed >= refresh:
+                refreshed = self.clock()
+                self._refresh_regions()
             with self._wake:
                 due_at = self.debouncer.next_due()
                 timeout = 1.0 if due_at is None else max(0.0, due_at - self.clock())

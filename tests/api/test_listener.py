@@ -97,3 +97,11 @@ def test_a_region_still_syncing_is_synced_again_after_it(app, listener, monkeypa
     clock.now += made.settings.quiet
     made._start(made.debouncer.take_due())
     assert tasks(app) == [("Burgos", "old", "synced"), ("Burgos", "notifications", "syncing")]
+
+
+def test_the_region_list_is_read_again_every_regions_refresh(app, listener):
+    made, clock = listener
+    app.config["REGIONS_REFRESH"] = 10.0
+    made.filter.regions = []
+    made._refresh_regions()
+    assert [region for region, _ in made.filter.regions] == ["Burgos", "Caceres"]
