@@ -9,6 +9,7 @@ as it is, without a traceback, with exit status 1.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -50,6 +51,10 @@ def runserver(
 ) -> None:
     app = info.load_app()
     settings: Settings = app.config["SETTINGS"]
+    if no_reload or os.environ.get("WERKZEUG_RUN_MAIN") == "true":  # not the reloader's parent
+        from app.schedule import start_scheduler
+
+        start_scheduler(app)
     app.run(
         host=host or settings.host,
         port=port or settings.port,
@@ -86,6 +91,17 @@ def gunicornserver(
         pidfile=settings.pidfile,
         loglevel=settings.loglevel,
     )
+
+
+LISTEN_HELP = "Sync the regions when the master Glance announces a change."
+
+
+@cli.command("listen", help=LISTEN_HELP, short_help=LISTEN_HELP)
+@click.pass_obj
+def listen(info: ScriptInfo) -> None:
+    from app.listener import run_listener
+
+    run_listener(info.load_app())
 
 
 DB_HELP = "Perform database migrations"

@@ -26,8 +26,11 @@ class GlanceSyncServer(BaseApplication):
 
     def load(self):
         from app import create_app
+        from app.schedule import start_scheduler
 
-        return create_app()
+        app = create_app()
+        start_scheduler(app)  # every worker; the lease in the database picks one to fire
+        return app
 
 
 MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"

@@ -54,6 +54,29 @@ class OpenStackSettings:
 
 
 @dataclass(frozen=True)
+class NotificationSettings:
+    """[notifications]: the master Glance's message bus, read by ``manage.py listen``."""
+
+    transport_url: str = field(default="", repr=False)  # may hold the broker password
+    topics: tuple[str, ...] = ("notifications",)
+    quiet: float = 2.0
+    max_wait: float = 10.0
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """[schedule]: syncs the service starts by itself, every INTERVAL seconds or on CRON."""
+
+    interval: float | None = None
+    cron: str | None = None
+    regions: tuple[str, ...] = ()  # empty: the CLI's default list (BEHAVIOUR.md 7.3)
+
+    @property
+    def enabled(self) -> bool:
+        return self.interval is not None or self.cron is not None
+
+
+@dataclass(frozen=True)
 class Settings:
     settings_file: str
     logging_file: str
@@ -71,6 +94,8 @@ class Settings:
     loglevel: str = "info"
     # [metrics] TOKEN: the Bearer token GET /metrics requires; empty: /metrics is open.
     metrics_token: str = field(default="", repr=False)
+    notifications: NotificationSettings = NotificationSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
 
 
 def locate(var: str, name: str, environ: Mapping[str, str], fiware_dir: str = FIWARE_DIR) -> str:
@@ -130,6 +155,52 @@ class _Reader:
                 f"not {value!r}"
             ) from None
 
+    def get_seconds(self, section: str, key: str, default: float | None) -> float | None:
+        """A number of seconds >= 0 (``default`` when the key is absent or empty)."""
+        value = self.get(section, key, "" if default is None else str(default))
+        if value == "":
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if not seconds >= 0 or seconds == float("inf"):
+            raise SettingsError(
+                f"ERROR: Key {key} in section [{section}] of {self.path} must be a number "
+                f"of seconds, not {value!r}"
+            )
+        return seconds
+
+    def get_list(self, section: str, key: str) -> tuple[str, ...]:
+        """Items separated by commas or blanks."""
+        return tuple(self.get(section, key, "").replace(",", " ").split())
+
+
+def _notifications(reader: _Reader) -> NotificationSettings:
+    section = "notifications"
+    return NotificationSettings(
+        transport_url=reader.get(section, "TRANSPORT_URL", ""),
+        topics=reader.get_list(section, "TOPICS") or NotificationSettings.topics,
+        quiet=reader.get_seconds(section, "QUIET", NotificationSettings.quiet),
+        max_wait=reader.get_seconds(section, "MAX_WAIT", NotificationSettings.max_wait),
+    )
+
+
+def _schedule(reader: _Reader) -> ScheduleSettings:
+    from croniter import croniter
+
+    section = "schedule"
+    interval = reader.get_seconds(section, "INTERVAL", None)
+    cron = reader.get(section, "CRON", "") or None
+    where = f"in section [{section}] of {reader.path}"
+    if interval is not None and cron is not None:
+        raise SettingsError(f"ERROR: Set INTERVAL or CRON {where}, not both")
+    if interval == 0:
+        raise SettingsError(f"ERROR: Key INTERVAL {where} must be more than 0 seconds")
+    if cron is not None and not croniter.is_valid(cron):
+        raise SettingsError(f"ERROR: Key CRON {where} is not a valid cron expression: {cron!r}")
+    return ScheduleSettings(interval, cron, reader.get_list(section, "REGIONS"))
+
 
 def _openstack(reader: _Reader) -> OpenStackSettings:
     section = "openstack"
@@ -179,6 +250,8 @@ def read_settings(settings_file: str, logging_file: str) -> Settings:
         pidfile=reader.get("gunicorn", "PIDFILE", Settings.pidfile),
         loglevel=reader.get("gunicorn", "LOGLEVEL", Settings.loglevel),
         metrics_token=reader.get("metrics", "TOKEN", ""),
+        notifications=_notifications(reader),
+        schedule=_schedule(reader),
     )
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from demo import service
+from demo import automatic, service
 from demo.service import MASTER, REPO, Api, ServiceFiles
 from testbed.clients import session_for
 from testbed.identity import password_auth
@@ -132,6 +132,7 @@ def start_service(info: dict[str, Any], files: ServiceFiles) -> str:
         say("  stopped the service of the previous run")
     port = choose_port(load_state())
     service.write_files(files, info, port, workers=2)
+    automatic.add_notifications(files, info)
     say(f"  configuration: {rel(files.settings)}, {rel(files.logging)}, {rel(files.core)}")
     service.db_upgrade(files)
     say(f"  manage.py db upgrade: {rel(files.database)}")
@@ -223,15 +224,27 @@ def cmd_start() -> int:
     say("== web page ==")
     for line in page_lines(info, url):
         say(line)
+    arrived = automatic_sync(info, files, api)
     say("== call the API yourself ==")
     for line in usage_lines(info, url, lannion_location(api)):
         say(line)
     say("Stop everything with: make demo-stop")
     failed = [region for region, task in tasks.items() if task["status"] != "synced"]
-    if failed or not all_ok:
-        say(f"DEMO FAILED: tasks not synced: {failed or 'none'}; all images ok: {all_ok}")
+    if failed or not all_ok or len(arrived) < len(REGIONS):
+        say(
+            f"DEMO FAILED: tasks not synced: {failed or 'none'}; all images ok: {all_ok}; "
+            f"new image arrived in {sorted(arrived)}"
+        )
         return 1
     return 0
+
+
+def automatic_sync(info: dict[str, Any], files: ServiceFiles, api: Api) -> dict[str, float]:
+    """``manage.py listen`` beside the service; one more master image arrives by itself."""
+    say("== automatic sync (manage.py listen, the master's notifications) ==")
+    pid = automatic.start(files)
+    say(f"  listener pid {pid} in {rel(automatic.pidfile(files))}, log {rel(files.api_log)}")
+    return automatic.upload_and_watch(glance_client(info, MASTER), api, REGIONS)
 
 
 def lannion_location(api: Api) -> str:
@@ -283,6 +296,7 @@ def cmd_screenshot(path: str) -> int:
 
 def cmd_stop() -> int:
     files = ServiceFiles(DEMO_DIR)
+    say("listener stopped" if automatic.stop(files) else "listener was not running")
     say("service stopped" if service.stop(files) else "service was not running")
     if (TESTBED_DIR / "testbed.json").is_file():
         subprocess.run(

@@ -43,6 +43,14 @@ def keystone_conf(conf_dir: Path, token_expiration: int) -> Path:
     return path
 
 
+def notifications(url: str | None) -> dict[str, str]:
+    """messagingv2 to ``url``; a small ``retry``, since the default (-1) retries forever
+    and would hang every image API call while the broker is unreachable."""
+    if url is None:
+        return {"driver": "noop"}
+    return {"driver": "messagingv2", "transport_url": url, "retry": "2"}
+
+
 def glance_conf(
     conf_dir: Path,
     *,
@@ -52,6 +60,7 @@ def glance_conf(
     service_password: str,
     identity_region: str,
     master_port: int,
+    notifications_url: str | None = None,
 ) -> Path:
     """glance-api.conf (+ paste ini) for one region, file store under conf_dir.
 
@@ -59,6 +68,8 @@ def glance_conf(
     looks the identity endpoint up in the catalog, so it is told the region and interface
     (public) where Keystone registered itself, not the Glance region.  ``master_port`` is the master
     region's Glance port, allowed as a source of glance-download / web-download imports.
+    ``notifications_url``: the broker the master sends its notifications to (the others
+    send none).
     """
     conf_dir.mkdir(parents=True, exist_ok=True)
     for sub in ("images", "staging", "tasks", "locks"):
@@ -97,7 +108,7 @@ def glance_conf(
             "region_name": identity_region,
             "interface": "public",
         },
-        "oslo_messaging_notifications": {"driver": "noop"},
+        "oslo_messaging_notifications": notifications(notifications_url),
         "oslo_concurrency": {"lock_path": str(conf_dir / "locks")},
     }
     shutil.copyfile(

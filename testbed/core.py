@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from testbed import config, servers
+from testbed import broker, config, servers
 from testbed.errors import TestbedError
 from testbed.identity import KeystoneAdmin
 from testbed.servers import Server
@@ -40,7 +40,7 @@ STATE_FILE = "testbed.json"
 def _layout_hash() -> str:
     """Hash of the code that shapes the servers: a running testbed from older code is redone."""
     digest = hashlib.sha256()
-    for module in ("config.py", "core.py"):
+    for module in ("config.py", "core.py", "broker.py"):
         digest.update((Path(__file__).parent / module).read_bytes())
     return digest.hexdigest()[:12]
 
@@ -155,11 +155,15 @@ class Testbed:
         return self.info
 
     def stop(self) -> None:
-        """Stop every server (graceful, then SIGKILL); the workdir is kept for the logs."""
+        """Stop every server (graceful, then SIGKILL) and drop the vhost; the workdir is kept
+        for the logs."""
         with ThreadPoolExecutor(len(self.servers) or 1) as pool:
             list(pool.map(servers.stop, self.servers.values()))
         if self.info:
             self._save()
+            vhost = self.info.get("notifications", {}).get("vhost")
+            if vhost:
+                broker.delete_vhost(vhost)
 
     # ---- single servers (fault tests) -------------------------------------------
     def _server(self, name: str) -> Server:
@@ -230,6 +234,9 @@ class Testbed:
                 name = _glance_name(region)
                 self.servers[name] = self._new_server(name, "glance", used)
         master_port = self.servers[_glance_name(MASTER_REGION)].port
+        vhost = broker.vhost_for(self.workdir)
+        broker.create_vhost(vhost)
+        notifications = {"vhost": vhost, "transport_url": broker.transport_url(vhost)}
         keystones: dict[str, Any] = {}
         regions_info: dict[str, Any] = {}
         for ks, regions in TOPOLOGY.items():
@@ -247,6 +254,9 @@ class Testbed:
                     service_password=SERVICE_PASSWORD,
                     identity_region=regions[0],
                     master_port=master_port,
+                    notifications_url=(
+                        notifications["transport_url"] if region == MASTER_REGION else None
+                    ),
                 )
                 regions_info[region] = {
                     "keystone": ks,
@@ -264,6 +274,7 @@ class Testbed:
             "master_region": MASTER_REGION,
             "keystones": keystones,
             "regions": regions_info,
+            "notifications": notifications,
             "logs": {n: s.log for n, s in self.servers.items()},
             "servers": {},
         }

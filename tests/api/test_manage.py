@@ -64,6 +64,7 @@ def test_help_lists_the_commands(repo_root, tmp_path):
     assert dict(lines) == {
         "db": "Perform database migrations",
         "gunicornserver": "Run the GlanceSync server application within Gunicorn.",
+        "listen": "Sync the regions when the master Glance announces a change.",
         "runserver": "Runs the Flask development server i.e. app.run()",
         "shell": "Runs a Python shell inside Flask application context.",
     }
@@ -223,3 +224,15 @@ def test_servers_answer(repo_root, tmp_path, server_files, command):
             assert wait_for_children(process.pid, 2) == 2
     finally:
         stop(process)
+
+
+def test_listen_without_a_transport_url_says_which_key_is_missing(
+    repo_root, tmp_path, server_files
+):
+    env = {**server_files, "GLANCESYNCAPP_DATABASE_URL": f"sqlite:///{tmp_path}/l.db"}
+    result = manage(repo_root, tmp_path, "listen", env=env)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "ERROR: manage.py listen needs [notifications] TRANSPORT_URL in "
+        f"{server_files['GLANCESYNC_SETTINGS_FILE']}\n"
+    )

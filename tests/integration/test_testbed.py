@@ -99,3 +99,23 @@ def test_frozen_glance_accepts_but_never_answers(testbed):
     with pytest.raises(urllib.error.HTTPError) as exc:  # versions list: 300 Multiple Choices
         urllib.request.urlopen(url, timeout=10)
     assert exc.value.code == 300
+
+
+def test_only_the_master_glance_announces_its_changes_on_the_testbed_vhost(testbed, os_session):
+    """Issue 17: the master sends notifications to the testbed's own vhost; a purge empties it."""
+    from glanceclient import Client
+
+    from testbed import broker
+
+    vhost = testbed.info["notifications"]["vhost"]
+    broker.purge(vhost)
+    for region, keystone in (("Trento", "keystone-1"), ("Spain2", "keystone-1")):
+        client = Client("2", session=os_session(keystone), region_name=region)
+        image = client.images.create(name="tb-notify", disk_format="raw", container_format="bare")
+        if region == "Trento":
+            client.images.delete(image["id"])
+            assert broker.queue_lengths(vhost).get(broker.NOTIFICATION_QUEUE, 0) == 0
+    client.images.delete(image["id"])  # Spain2: image.create then image.delete
+    assert broker.queue_lengths(vhost)[broker.NOTIFICATION_QUEUE] == 2
+    broker.purge(vhost)
+    assert broker.queue_lengths(vhost)[broker.NOTIFICATION_QUEUE] == 0

@@ -1,0 +1,107 @@
+"""The listener's side of the tasks (issue 17), without a broker: debounced events become
+``notifications`` tasks; a region still syncing is synced again after it, never lost."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from app.events import EventFilter
+from app.listener import Listener
+from app.models import SYNCING, Task, db, utcnow
+from app.tasks import TaskRunner, this_worker
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def listener(app):
+    settings = app.config["SETTINGS"]
+    notifications = dataclasses.replace(settings.notifications, transport_url="rabbit://x/")
+    app.config["SETTINGS"] = dataclasses.replace(settings, notifications=notifications)
+    clock = Clock()
+    made = Listener(app, clock)
+    made.filter = EventFilter("Valladolid", "tenant1id", [("Burgos", None), ("Caceres", None)])
+    return made, clock
+
+
+def add_running(app, region: str) -> str:
+    """A task this process runs (another sync of the region, e.g. a POST's)."""
+    task_id, now = str(uuid.uuid4()), utcnow()
+    app.extensions["glancesync.tasks"].reserve(task_id)
+    with app.app_context():
+        db.session.add(
+            Task(
+                task_id=task_id,
+                region=region,
+                status=SYNCING,
+                user_name="old",
+                created=now,
+                updated=now,
+                images="[]",
+                worker=this_worker(),
+                heartbeat=now,
+            )
+        )
+        db.session.commit()
+        db.session.remove()
+    return task_id
+
+
+def tasks(app) -> list[tuple[str, str, str]]:
+    with app.app_context():
+        rows = db.session.scalars(select(Task).order_by(Task.id)).all()
+        result = [(task.region, task.user_name, task.status) for task in rows]
+        db.session.remove()
+    return result
+
+
+def test_a_burst_of_events_makes_one_notifications_task_per_region(app, listener, monkeypatch):
+    monkeypatch.setattr(TaskRunner, "launch", lambda self, task_id, region: None)
+    made, clock = listener
+    for _step in range(10):
+        made.debouncer.add(["Burgos", "Caceres"])
+        clock.now += 0.5
+    assert made.debouncer.take_due() == []
+    clock.now += 2
+    made._start(made.debouncer.take_due())
+    assert tasks(app) == [
+        ("Burgos", "notifications", "syncing"),
+        ("Caceres", "notifications", "syncing"),
+    ]
+    assert made.debouncer.pending() == []
+
+
+def test_a_region_still_syncing_is_synced_again_after_it(app, listener, monkeypatch):
+    monkeypatch.setattr(TaskRunner, "launch", lambda self, task_id, region: None)
+    made, clock = listener
+    running = add_running(app, "Burgos")
+    made._start(["Burgos"])
+    assert tasks(app) == [("Burgos", "old", "syncing")]
+    assert made.debouncer.pending() == ["Burgos"]  # due again after another quiet period
+    with app.app_context():
+        db.session.execute(
+            Task.__table__.update().where(Task.task_id == running).values(status="synced")
+        )
+        db.session.commit()
+        db.session.remove()
+    clock.now += made.settings.quiet
+    made._start(made.debouncer.take_due())
+    assert tasks(app) == [("Burgos", "old", "synced"), ("Burgos", "notifications", "syncing")]
+
+
+def test_the_region_list_is_read_again_every_regions_refresh(app, listener):
+    made, clock = listener
+    app.config["REGIONS_REFRESH"] = 10.0
+    made.filter.regions = []
+    made._refresh_regions()
+    assert [region for region, _ in made.filter.regions] == ["Burgos", "Caceres"]
