@@ -108,6 +108,7 @@ def to_image(record: Mapping[str, Any], region: str) -> Image:
         min_ram=int(data.get("min_ram") or 0),
         min_disk=int(data.get("min_disk") or 0),
         protected=bool(data.get("protected")),
+        created_at=data.get("created_at") or "",
     )
 
 
@@ -131,7 +132,7 @@ def create_fields(master: Image, is_public: bool, properties: Mapping[str, Any])
         fields["disk_format"] = master.disk_format
     if master.container_format:
         fields["container_format"] = master.container_format
-    fields[UPLOAD_MARKER] = UPLOAD_MARKER_VALUE
+    fields.setdefault(UPLOAD_MARKER, UPLOAD_MARKER_VALUE)  # the executor puts its run id
     return fields
 
 
@@ -180,6 +181,10 @@ class GlanceBackend:
 
     def full_name(self, region: str) -> str:
         return full_region_name(self.target_name, region)
+
+    def lock_key(self, region: str) -> str:
+        """Names the region's Glance for the same-host lock (glancesync.regionlock)."""
+        return f"{keystone_v3_url(self.target.keystone_url)}|{region}"
 
     # ------------------------------------------------------------ keystone
 
