@@ -4,8 +4,8 @@ The first signal only sets a flag. Every region polls it through the cancel chec
 executor already has (between actions and between the chunks of an upload), so an
 upload stops within one chunk, its half image is deleted by the backend, and the region
 logs ``ERROR:<F>: interrupted by <SIGNAL>; half-uploaded images deleted``. Regions not yet
-started are not started. A second signal gives up on the clean stop (KeyboardInterrupt);
-leftovers of that are removed by the next run (glancesync/leftovers.py).
+started are not started. A second signal gives up on the clean stop (``SignalStop``, a
+KeyboardInterrupt); what that leaves is removed by the next run (glancesync/leftovers.py).
 """
 
 from __future__ import annotations
@@ -20,10 +20,19 @@ from glancesync.errors import Interrupted
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class SignalStop(KeyboardInterrupt):
+    """Raised by the handler when there is nothing to stop cleanly (or on a second signal)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 class Stop:
     """The run's stop flag; calling it is the cancel check (raises once a signal came)."""
 
-    def __init__(self) -> None:
+    def __init__(self, at_once: bool = False) -> None:
+        self.at_once = at_once  # raise SignalStop in the main thread instead of a flag
         self.signum: int | None = None
         self._event = threading.Event()
 
@@ -46,16 +55,18 @@ class Stop:
         return False
 
     def _handle(self, signum: int, frame: object) -> None:
-        if self.requested:
-            raise KeyboardInterrupt  # second signal: stop waiting for a clean end
+        first = not self.requested
         self.request(signum)
+        if self.at_once or not first:
+            raise SignalStop(signum)  # second signal: stop waiting for a clean end
 
 
 @contextlib.contextmanager
-def stop_on_signals() -> Iterator[Stop]:
+def stop_on_signals(at_once: bool = False) -> Iterator[Stop]:
     """Install the handlers for the duration of one command (main thread only; from any
-    other thread, the flag is there but nothing sets it)."""
-    stop = Stop()
+    other thread, the flag is there but nothing sets it). ``at_once``: for the read-only
+    modes, a signal raises ``SignalStop`` where the main thread is."""
+    stop = Stop(at_once)
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
