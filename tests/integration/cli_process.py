@@ -31,6 +31,9 @@ class SlowFeed:
         self.broken = False
         os.mkfifo(path)
         self._stop = threading.Event()
+        self._go = threading.Event()
+        self._go.set()
+        self.hold_at: int | None = None
         self._thread = threading.Thread(target=self._write, daemon=True)
         self._thread.start()
 
@@ -38,6 +41,10 @@ class SlowFeed:
         try:
             with open(self.path, "wb", buffering=0) as fifo:  # waits for the reader
                 for offset in range(0, len(self.data), PIECE):
+                    if self.hold_at is not None and offset >= self.hold_at:
+                        self._go.clear()
+                        self.hold_at = None
+                    self._go.wait()
                     if self._stop.is_set():
                         return
                     fifo.write(self.data[offset : offset + PIECE])
@@ -46,6 +53,13 @@ class SlowFeed:
                 self.finished = True
         except BrokenPipeError:
             self.broken = True  # the reader went away mid-image
+
+    def hold(self, nbytes: int) -> None:
+        """Stop feeding once ``nbytes`` were sent (the upload then waits, mid-image)."""
+        self.hold_at = nbytes
+
+    def resume(self) -> None:
+        self._go.set()
 
     def wait_for(self, nbytes: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -57,6 +71,7 @@ class SlowFeed:
     def close(self) -> None:
         """End the writer, unblocking an ``open`` that no reader ever answered."""
         self._stop.set()
+        self._go.set()
         if self._thread.is_alive():
             try:
                 fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
