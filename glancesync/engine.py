@@ -330,8 +330,21 @@ class GlanceSync:
             should_cancel,
             run_id=run.runs.run_id,
             busy=prepared.marked.busy,
+            busy_now=self._busy_now(ref, view, run.runs),
         )
         return executor.run()
+
+    def _busy_now(
+        self, ref: RegionRef, view: RegionView, runs: Runs
+    ) -> Callable[[str], bool] | None:
+        """Whether another run started uploading an image since the listing (a run of
+        another host, or one that planned before this one): asked before each upload,
+        when the backend can list one name (``images_named``)."""
+        named = getattr(self.backends[ref.target], "images_named", None)
+        if named is None:
+            return None
+        age = view.target.leftover_age
+        return lambda name: name in classify(named(ref.name, name), view.tenant_id, runs, age).busy
 
     def _run_prepared(
         self,

@@ -97,11 +97,14 @@ class Executor:
         should_cancel: Callable[[], bool] | None = None,
         run_id: str = "",
         busy: frozenset[str] = frozenset(),
+        busy_now: Callable[[str], bool] | None = None,
     ):
         self.plan, self.backend, self.region = plan, backend, region
-        # ``run_id`` goes in the upload marker; ``busy`` names images another run is
-        # uploading now (glancesync.leftovers): they are skipped, never copied twice.
-        self.run_id, self.busy = run_id, busy
+        # ``run_id`` goes in the upload marker; ``busy`` names images another run was
+        # uploading at the listing, ``busy_now(name)`` asks again right before an upload
+        # (glancesync.leftovers): such images are skipped, never copied twice.
+        self.run_id, self.busy, self.busy_now = run_id, busy, busy_now
+        self.skipped: set[str] = set()
         self.full = plan.region
         self.map = dict(region_map)
         self.log, self.dry_run = log, dry_run
@@ -130,7 +133,7 @@ class Executor:
                     if action.kind in pl.UPLOAD_KINDS:
                         failed_upload = action.name
                     return result
-                if action.kind in pl.UPLOAD_KINDS and action.name in self.busy:
+                if action.kind in pl.UPLOAD_KINDS and action.name in self.skipped:
                     if entry is not None:
                         entry.result, entry.error = rs.NOT_RUN, BUSY_IMAGE
                     continue
@@ -199,8 +202,11 @@ class Executor:
         self.map[a.name] = self.backend.update(self.region, current, a.name, a.is_public, props)
 
     def _upload(self, a: Action) -> None:
-        if a.name in self.busy:
+        if a.name in self.busy or (
+            not self.dry_run and self.busy_now is not None and self.busy_now(a.name)
+        ):
             self.log.warning(f"{self.full}: {a.name} is being uploaded by another run; skipped")
+            self.skipped.add(a.name)
             return
         mb = f"{a.size / MB:.2f}"
         if not self.dry_run or a.kind != pl.UPLOAD:

@@ -286,6 +286,17 @@ class GlanceBackend:
             cause = self._reason(exc)
             raise BackendError(f"{full}: Error retrieving image list. Cause: {cause}") from None
 
+    def images_named(self, region: str, name: str) -> list[Image]:
+        """The region's images called ``name`` (one filtered request): the check for
+        another run's upload right before this run uploads (glancesync.leftovers)."""
+        full = self.full_name(region)
+        try:
+            records = self._client(region, "list").images.list(filters={"name": name})
+            return [to_image(record, full) for record in records]
+        except Exception as exc:  # noqa: BLE001
+            cause = "region not found" if isinstance(exc, RegionNotFound) else self._reason(exc)
+            raise BackendError(f"{full}: Error retrieving image list. Cause: {cause}") from None
+
     def _list(self, region: str, full: str, deadline: float) -> list[Image]:
         """All pages of the listing; aborts once the whole listing exceeds its deadline."""
         client = self._client(region, "list")

@@ -134,3 +134,30 @@ def test_a_marked_image_older_than_leftover_age_is_deleted(add_image, glance, en
     assert deleted in log.lines
     images = region_images(trento)
     assert images[made.name]["checksum"] == made.md5 and len(list(trento.images.list())) == 1
+
+
+def test_an_upload_another_run_starts_after_the_listing_is_skipped(add_image, glance, engine):
+    """Two hosts whose runs listed Trento at the same time: the check right before each
+    upload sees the other run's marked image (created here when the first upload starts)."""
+    first, second = add_image(unique("first")), add_image(unique("second"))
+    trento = glance("Trento")
+    theirs: list[dict] = []
+
+    def progress(region: str, name: str, size: int):
+        if not theirs:
+            other = second if name == first.name else first
+            mark = {UPLOAD_MARKER: "task:another-service"}
+            theirs.append(
+                trento.images.create(
+                    name=other.name, disk_format="raw", container_format="bare", **mark
+                )
+            )
+        return None
+
+    gs, log = engine()
+    assert not gs.sync_region("Trento", progress=progress).failed, log.lines
+    skipped = theirs[0]["name"]
+    assert f"WARNING:Trento: {skipped} is being uploaded by another run; skipped" in log.lines
+    names = sorted(image["name"] for image in trento.images.list())
+    assert names == sorted([first.name, second.name])  # theirs, and the one of this run
+    assert dict(trento.images.get(theirs[0]["id"]))[UPLOAD_MARKER] == "task:another-service"

@@ -185,3 +185,44 @@ def test_the_marker_names_the_run(caplog):
     gs.sync_region("Burgos", runs=Runs(run_id="task:42"))
     assert seen[0][UPLOAD_MARKER] == "task:42"
     assert UPLOAD_MARKER not in store.images("Burgos")[0].user_properties
+
+
+def test_an_upload_another_run_started_after_the_listing_is_skipped(caplog):
+    """Asked again right before each upload: here another run starts uploading b after
+    this run listed the region (the first upload, of a, is when it happens)."""
+    store = MockStore(
+        {
+            "Valladolid": [image("a", "m1").copy(region="Valladolid"),
+                           image("b", "m2").copy(region="Valladolid")],
+            "Burgos": [],
+        }
+    )  # fmt: skip
+    config = load_config(text=CONFIG, environ={})
+    backends = make_backends(config, environ={}, store=store)
+    started: list[str] = []
+
+    class Rechecking:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def upload(self, region, master, *args, **kwargs):
+            started.append(master.name)
+            return self.inner.upload(region, master, *args, **kwargs)
+
+        def images_named(self, region: str, name: str) -> list[Image]:
+            if name != "b" or not started:
+                return []
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            theirs = image("b", "x", "saving", **{UPLOAD_MARKER: "task:other"})
+            return [theirs.copy(created_at=now)]
+
+    gs = GlanceSync(config, {k: Rechecking(b) for k, b in backends.items()})
+    with caplog.at_level(logging.INFO, logger="GlanceSync-Client"):
+        result = gs.sync_region("Burgos")
+    assert not result.failed and started == ["a"]
+    assert "Burgos: b is being uploaded by another run; skipped" in caplog.messages
+    entry = next(e for e in result.images if e.name == "b")
+    assert (entry.result, entry.error) == ("not_run", "being uploaded by another run")
