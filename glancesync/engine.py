@@ -14,11 +14,12 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from glancesync import report
 from glancesync.backends.base import Backend, ImageSource
 from glancesync.config import Config, Target
-from glancesync.errors import BackendError, Cancelled
+from glancesync.errors import BackendError, Cancelled, Interrupted
 from glancesync.executor import Executor, ProgressFactory, SourceFor
 from glancesync.fanout import DEFAULT_JOIN_TIMEOUT, FanOut
 from glancesync.image import Image
@@ -275,7 +276,9 @@ class GlanceSync:
         try:
             lock = None if run.dry_run else self._lock(ref, run.cancel_of(ref))
             view = self.view(ref, catalogue, log)
-            marked = classify(view.images, view.tenant_id, run.runs, view.target.leftover_age)
+            marked = classify(
+                view.images, view.tenant_id, run.runs, view.target.leftover_age, self._clock(ref)
+            )
             plan = self.plan(view, catalogue, log)
         except RegionBusy:
             return Prepared(
@@ -284,8 +287,6 @@ class GlanceSync:
         except BackendError as exc:
             if lock is not None:
                 lock.release()
-            if isinstance(exc, Cancelled):
-                exc = BackendError(f"{ref.full}: {exc}")
             return Prepared(ref, log, failure=_failed(ref, exc, log))
         return Prepared(ref, log, view, plan, marked=marked, lock=lock)
 
@@ -343,8 +344,16 @@ class GlanceSync:
         named = getattr(self.backends[ref.target], "images_named", None)
         if named is None:
             return None
-        age = view.target.leftover_age
-        return lambda name: name in classify(named(ref.name, name), view.tenant_id, runs, age).busy
+        age, clock = view.target.leftover_age, self._clock(ref)
+        return lambda name: (
+            name in classify(named(ref.name, name), view.tenant_id, runs, age, clock).busy
+        )
+
+    def _clock(self, ref: RegionRef) -> Callable[[], datetime | None] | None:
+        """The region's clock when its backend has one (Glance's ``Date``), for the age
+        of marked images: created and judged by the same clock, whatever this host's."""
+        server_now = getattr(self.backends[ref.target], "server_now", None)
+        return None if server_now is None else functools.partial(server_now, ref.name)
 
     def _run_prepared(
         self,
@@ -494,5 +503,12 @@ def _log_of(
 
 
 def _failed(ref: RegionRef, exc: BackendError, log: logging.Logger) -> RegionResult:
-    log.error(str(exc))
+    """A region that fails before its executor runs; a cancel (while waiting for the
+    region's lock) is logged as the executor logs one."""
+    if isinstance(exc, Interrupted):
+        log.error(f"{ref.full}: {exc}")
+    elif isinstance(exc, Cancelled):
+        log.error(f"{ref.full}: sync {exc}")
+    else:
+        log.error(str(exc))
     return RegionResult(ref.full, failed=True, error=str(exc))

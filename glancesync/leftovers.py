@@ -122,9 +122,19 @@ class Marked:
     busy: frozenset[str]  # names another run is uploading now
 
 
-def classify(images: list[Image], tenant_id: str, runs: Runs, max_age: int) -> Marked:
-    now = runs.now()
+def classify(
+    images: list[Image],
+    tenant_id: str,
+    runs: Runs,
+    max_age: int,
+    clock: Callable[[], datetime | None] | None = None,
+) -> Marked:
+    """``clock``: the region's own clock (Glance's), asked only when there is a marked
+    image; ``runs.now`` (this host's) when it gives nothing."""
     found = marked(images, tenant_id)
+    if not found:
+        return Marked([], frozenset())
+    now = (clock() if clock is not None else None) or runs.now()
     gone = [image for image in found if is_leftover(image, runs, max_age, now)]
     gone_ids = {image.id for image in gone}
     busy = frozenset(image.name for image in found if image.id not in gone_ids)

@@ -26,6 +26,8 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -296,6 +298,16 @@ class GlanceBackend:
         except Exception as exc:  # noqa: BLE001
             cause = "region not found" if isinstance(exc, RegionNotFound) else self._reason(exc)
             raise BackendError(f"{full}: Error retrieving image list. Cause: {cause}") from None
+
+    def server_now(self, region: str) -> datetime | None:
+        """The region's Glance clock (the ``Date`` of an answer to its version list), so
+        the age of a marked image never depends on this host's clock; None when unknown."""
+        try:
+            url = self._image_endpoint(region) + "/versions"
+            response = self._session("list").get(url, authenticated=False, raise_exc=False)
+            return parsedate_to_datetime(response.headers["Date"])
+        except Exception:  # noqa: BLE001 - the caller falls back to the local clock
+            return None
 
     def _list(self, region: str, full: str, deadline: float) -> list[Image]:
         """All pages of the listing; aborts once the whole listing exceeds its deadline."""

@@ -161,3 +161,13 @@ def test_an_upload_another_run_starts_after_the_listing_is_skipped(add_image, gl
     names = sorted(image["name"] for image in trento.images.list())
     assert names == sorted([first.name, second.name])  # theirs, and the one of this run
     assert dict(trento.images.get(theirs[0]["id"]))[UPLOAD_MARKER] == "task:another-service"
+
+
+def test_the_age_of_a_marked_image_uses_glances_clock(make_config):
+    from datetime import UTC, datetime
+
+    from glancesync.backends.glance import GlanceBackend
+
+    config = make_config()
+    now = GlanceBackend(config.master, config).server_now("Trento")
+    assert now is not None and abs((now - datetime.now(UTC)).total_seconds()) < 5

@@ -226,3 +226,35 @@ def test_an_upload_another_run_started_after_the_listing_is_skipped(caplog):
     assert "Burgos: b is being uploaded by another run; skipped" in caplog.messages
     entry = next(e for e in result.images if e.name == "b")
     assert (entry.result, entry.error) == ("not_run", "being uploaded by another run")
+
+
+def test_the_age_is_measured_by_the_regions_clock_when_it_has_one(caplog):
+    """A host whose clock is an hour behind Glance's still sees a two-hour-old image as
+    old: the age is Glance's now minus Glance's created_at."""
+    glance_now = datetime.now(UTC) + timedelta(hours=1)
+    created = (glance_now - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    theirs = image("a", "b1", "saving", **{UPLOAD_MARKER: "cli:elsewhere:1:x"})
+    store = MockStore(
+        {
+            "Valladolid": [image("a", "m1").copy(region="Valladolid")],
+            "Burgos": [theirs.copy(created_at=created)],
+        }
+    )
+    config = load_config(text=CONFIG + "leftover_age = 5400\n", environ={})  # 1.5 h
+
+    class WithClock:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def server_now(self, region: str) -> datetime:
+            return glance_now
+
+    backends = make_backends(config, environ={}, store=store)
+    gs = GlanceSync(config, {k: WithClock(b) for k, b in backends.items()})
+    slow_host = Runs(now=lambda: glance_now - timedelta(hours=1), is_dead=lambda r: False)
+    with caplog.at_level(logging.INFO, logger="GlanceSync-Client"):
+        assert not gs.sync_region("Burgos", runs=slow_host).failed
+    assert "Burgos: Deleting leftover image b1 of an interrupted upload" in caplog.messages

@@ -139,3 +139,23 @@ def test_lock_options_are_validated():
         load_config(text=text.format("lock_wait = soon"), environ={})
     with pytest.raises(ConfigError, match="leftover_age"):
         load_config(text=text.format("") + "leftover_age = -1\n", environ={})
+
+
+def test_a_signal_ends_the_wait_for_a_busy_region(tmp_path, caplog):
+    import signal
+
+    from glancesync.interrupts import Stop
+
+    gs, store = engine(tmp_path)
+    gs.config.main.lock_wait = 60
+    os.makedirs(tmp_path / "locks", exist_ok=True)
+    held = RegionLock(lock_path(str(tmp_path / "locks"), "http://ks:5000/v3|Burgos", "Burgos"))
+    held.acquire(0)
+    stop = Stop()
+    stop.request(signal.SIGTERM)
+    with caplog.at_level(logging.INFO, logger="lock-test"):
+        result = gs.sync_region("Burgos", should_cancel=stop)
+    held.release()
+    message = "interrupted by SIGTERM; half-uploaded images deleted"
+    assert result.failed and result.error == message
+    assert f"Burgos: {message}" in caplog.messages and store.images("Burgos") == []
