@@ -292,7 +292,8 @@ class GlanceSync:
 
     def _lock(self, ref: RegionRef, should_cancel: Callable[[], bool] | None) -> RegionLock | None:
         """The region's lock file, taken (RegionBusy after ``lock_wait``); None when its
-        backend has nothing to lock. A listing made before a wait is dropped: stale."""
+        backend has nothing to lock. A prefetched listing started before another run gave
+        the lock back is dropped: it may miss what that run did."""
         key_of = getattr(self.backends[ref.target], "lock_key", None)
         if key_of is None:
             return None
@@ -303,7 +304,8 @@ class GlanceSync:
             lock.acquire(self.config.main.lock_wait, should_cancel)
         except OSError as exc:
             raise BackendError(f"{ref.full}: Cannot lock the region. Cause: {exc}") from None
-        if lock.waited:
+        started = self._prefetch.started(ref)
+        if started is not None and (lock.waited or lock.freed_at >= started):
             self._prefetch.drop([ref])
         return lock
 

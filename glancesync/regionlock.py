@@ -16,6 +16,7 @@ in-memory mock) has nothing to share between processes and takes no lock.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -56,13 +57,15 @@ def lock_path(folder: str, key: str, full_region: str) -> str:
 class RegionLock:
     """The lock of one region, taken with ``acquire`` and given back with ``release``.
 
-    ``waited`` tells whether another run held it first: what was read of the region
-    before then is out of date.
+    ``waited`` tells whether another run held it when asked; ``freed_at`` is when the
+    lock was last given back (the file's mtime, touched by ``release``): a listing of
+    the region made before then may miss what that run did.
     """
 
     def __init__(self, path: str):
         self.path = path
         self.waited = False
+        self.freed_at = 0.0
         self._fd: int | None = None
 
     def acquire(
@@ -92,9 +95,12 @@ class RegionLock:
             os.close(fd)
             raise
         self._fd = fd
+        self.freed_at = os.fstat(fd).st_mtime
 
     def release(self) -> None:
         if self._fd is not None:
+            with contextlib.suppress(OSError):  # another user's file: not ours to touch
+                os.utime(self.path)
             os.close(self._fd)  # closing the descriptor drops its flock
             self._fd = None
 

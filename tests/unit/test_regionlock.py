@@ -159,3 +159,33 @@ def test_a_signal_ends_the_wait_for_a_busy_region(tmp_path, caplog):
     message = "interrupted by SIGTERM; half-uploaded images deleted"
     assert result.failed and result.error == message
     assert f"Burgos: {message}" in caplog.messages and store.images("Burgos") == []
+
+
+def test_a_listing_prefetched_before_another_run_ended_is_not_used(tmp_path):
+    """The master listing prefetches the region; another run then uploads the image and
+    gives the lock back before this run takes it: the region is listed again."""
+    gs, store = engine(tmp_path)
+    listings: list[str] = []
+    backend = gs.backends["master"]
+    original = backend.inner.list_images
+
+    def listing(region: str):
+        listings.append(region)
+        return original(region)
+
+    backend.inner.list_images = listing
+    ref = gs.parse("Burgos")
+    catalogue = gs.load_master(prefetch=[ref])
+    deadline = time.monotonic() + 10
+    while "Burgos" not in listings and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.makedirs(tmp_path / "locks", exist_ok=True)
+    other = RegionLock(lock_path(str(tmp_path / "locks"), "http://ks:5000/v3|Burgos", "Burgos"))
+    other.acquire(0)
+    done = store.images("Valladolid")[0].copy(region="Burgos", id="theirs")
+    store.add_region("Burgos", [done])  # what the other run uploaded
+    time.sleep(0.01)
+    other.release()
+    assert not gs.sync_region(ref, catalogue=catalogue).failed
+    assert listings.count("Burgos") == 2
+    assert [image.id for image in store.images("Burgos")] == ["theirs"]  # no second copy
