@@ -9,10 +9,12 @@ are ignored by the status algorithm, but it wastes space and clutters listings.
 A marked image may also be an upload still going on in another run (cron, a person, the
 service, another host): deleting it would break that upload (D20). So a marked image of
 another run is a leftover only when it is older than the target's ``leftover_age``
-(measured from Glance's ``created_at``, the same clock for every host) or when the
+(measured from Glance's ``created_at``) or when the
 caller knows its run is dead (``Runs.is_dead``: the service knows its tasks, the CLI
 knows the processes of its host). A younger one names an image being uploaded
-elsewhere: this run skips that image instead of uploading a second copy.
+elsewhere: this run skips that image instead of uploading a second copy. The age is
+Glance's own clock (``Date`` of its answers) minus ``created_at`` when the backend can
+tell (``server_now``), this host's UTC clock otherwise.
 """
 
 from __future__ import annotations
@@ -139,11 +141,6 @@ def classify(
     gone_ids = {image.id for image in gone}
     busy = frozenset(image.name for image in found if image.id not in gone_ids)
     return Marked(gone, busy)
-
-
-def leftovers(images: list[Image], tenant_id: str) -> list[Image]:
-    """Every marked image, whatever its run (kept for callers that judge age themselves)."""
-    return marked(images, tenant_id)
 
 
 def delete_leftovers(

@@ -17,7 +17,7 @@ from glancesync.backends.mock import MockStore
 from glancesync.config import load_config
 from glancesync.engine import GlanceSync
 from glancesync.image import Image
-from glancesync.leftovers import Runs, classify, cli_run_dead, leftovers
+from glancesync.leftovers import Runs, classify, cli_run_dead, marked
 
 CONFIG = """
 [main]
@@ -43,7 +43,7 @@ def test_only_marked_non_active_images_of_the_tenant_are_leftovers():
         image("a", "4", "saving"),  # not created by glancesync
         image("a", "5", "saving", owner="someone-else", **MARK),
     ]
-    assert [i.id for i in leftovers(images, "tenant1id")] == ["1", "2"]
+    assert [i.id for i in marked(images, "tenant1id")] == ["1", "2"]
 
 
 def run(store: MockStore, dry_run: bool, caplog) -> list[str]:
@@ -97,8 +97,8 @@ NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 
 def aged(id_: str, seconds: int, run_id: str, name: str = "a") -> Image:
     created = (NOW - timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    marked = image(name, id_, "saving", **{UPLOAD_MARKER: run_id})
-    return marked.copy(created_at=created)
+    theirs = image(name, id_, "saving", **{UPLOAD_MARKER: run_id})
+    return theirs.copy(created_at=created)
 
 
 def runs(run_id: str = "me", dead: frozenset[str] = frozenset()) -> Runs:
