@@ -64,6 +64,9 @@ class GlanceSync:
         self.log = log or logging.getLogger(LOGGER_NAME)
         self._prefetch: Prefetch[tuple[str, list[Image]]] = Prefetch()
         self._lock_dir: str | None = None
+        # The run of syncs that name none (``runs=None``): one id per GlanceSync, so a
+        # later sync of this object deletes what an earlier one of it left.
+        self.runs = _default_runs()
 
     # -- regions -------------------------------------------------------------------------
     def parse(self, name: str) -> RegionRef:
@@ -170,12 +173,12 @@ class GlanceSync:
         """Sync one region; failures are reported in the result, never raised (6.6).
 
         ``runs`` names this run in its upload markers and tells which other runs are dead
-        (glancesync.leftovers); by default a new CLI run id. A real sync holds the
+        (glancesync.leftovers); by default ``self.runs`` (a CLI-style run id). A real sync holds the
         region's lock file (glancesync.regionlock) from its listing to its end.
         """
         log = log or self.log
         ref = self._ref(region)
-        run = _RunOptions(dry_run, progress, should_cancel, runs=runs or _default_runs())
+        run = _RunOptions(dry_run, progress, should_cancel, runs=runs or self.runs)
         try:
             catalogue = catalogue or self.load_master(log, prefetch=[ref])
         except BackendError as exc:
@@ -224,7 +227,7 @@ class GlanceSync:
             should_cancel,
             on_done or (lambda ref, result: None),
             cancel_for,
-            runs or _default_runs(),
+            runs or self.runs,
         )
         workers = max(1, max_workers)
         batches = [refs[i : i + workers] for i in range(0, len(refs), workers)]
