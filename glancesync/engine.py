@@ -291,6 +291,10 @@ class GlanceSync:
             if lock is not None:
                 lock.release()
             return Prepared(ref, log, failure=_failed(ref, exc, log))
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
         return Prepared(ref, log, view, plan, marked=marked, lock=lock)
 
     def _lock(self, ref: RegionRef, should_cancel: Callable[[], bool] | None) -> RegionLock | None:
