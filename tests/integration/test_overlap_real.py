@@ -171,3 +171,38 @@ def test_the_age_of_a_marked_image_uses_glances_clock(make_config):
     config = make_config()
     now = GlanceBackend(config.master, config).server_now("Trento")
     assert now is not None and abs((now - datetime.now(UTC)).total_seconds()) < 5
+
+
+# -- the CLI and the REST service on one host ---------------------------------------------
+@pytest.fixture
+def service(testbed, tb_info, images_dir, tmp_path: Path):
+    """The REST service under gunicorn on PostgreSQL, with the default lock_dir."""
+    from service_process import ServiceProcess
+
+    with ServiceProcess(tb_info, tmp_path / "service", images_dir).running() as process:
+        yield process
+
+
+def test_a_service_task_and_a_cli_run_exclude_each_other(
+    tb_info, images_dir, tmp_path, slow_master, glance, service, os_session
+):
+    made, feed = slow_master()
+    config = tmp_path / "cli" / "glancesync.conf"
+    config.parent.mkdir()
+    config.write_text(config_text(tb_info, images_dir))  # the default lock_dir, as the service
+    config.chmod(0o600)
+    feed.hold(2 * MB)
+    cli_run = start_cli(config, "Trento")
+    feed.wait_for(2 * MB)
+    token = os_session("keystone-1").get_token()
+    created = service.post("/v1/regions/Trento/tasks", token)
+    assert created.status_code == 202, created.text
+    task = service.wait_task(created.headers["Location"], token, timeout=60)
+    feed.resume()
+    assert (task["status"], task["message"]) == (
+        "failed",
+        "Trento: another glancesync run is syncing this region",
+    ), task
+    code, out, err = finish(cli_run)
+    assert code == 0, out + err
+    one_verified_copy(glance, made)
