@@ -26,6 +26,7 @@ from app.errors import ApiError
 from app.metrics import record_progress, sync_ended
 from app.models import FAILED, SYNCED, SYNCING, Task, db, utcnow
 from app.regions import core
+from glancesync.leftovers import Runs, cli_run_dead
 from glancesync.progress import UploadTracker
 
 log = logging.getLogger("GlanceSync-API")
@@ -33,6 +34,7 @@ EXTENSION = "glancesync.tasks"
 INTERRUPTED = "Sync interrupted: the server process running it stopped"
 CREATE_ATTEMPTS = 5
 CANCELLED = "cancelled"
+TASK_RUN = "task:"  # a task's run id in the upload marker (D20): task:<task id>
 
 
 @dataclass
@@ -146,7 +148,7 @@ class TaskRunner:
         started = time.monotonic()
         with self.app.app_context():
             try:
-                status, message, images = self._sync(region, live)
+                status, message, images = self._sync(region, live, task_id)
             except Exception as exc:  # every failure must end the task, never leave it syncing
                 log.exception("Sync task %s of region %s failed", task_id, region)
                 status, message, images = FAILED, str(exc) or type(exc).__name__, []
@@ -161,13 +163,16 @@ class TaskRunner:
                 db.session.remove()
 
     @staticmethod
-    def _sync(region: str, live: LiveTask) -> tuple[str, str | None, list[dict]]:
+    def _sync(region: str, live: LiveTask, task_id: str = "") -> tuple[str, str | None, list[dict]]:
         try:
             gs = core().glancesync()
         except ApiError as exc:
             return FAILED, exc.description, []
+        # the core takes the region's lock file (shared with CLI runs of this host) and
+        # marks its uploads with the task id; run_is_dead tells it which marks are stale
+        runs = Runs(run_id=f"{TASK_RUN}{task_id}", is_dead=run_is_dead)
         result = gs.sync_region(
-            region, progress=live.tracker, should_cancel=live.cancel.is_set
+            region, progress=live.tracker, should_cancel=live.cancel.is_set, runs=runs
         ).to_dict()
         if result["failed"]:
             return FAILED, result["error"], result["images"]
@@ -306,6 +311,22 @@ def request_cancel(task: Task) -> bool:
 
 def runner() -> TaskRunner:
     return current_app.extensions[EXTENSION]
+
+
+def run_is_dead(run_id: str) -> bool:
+    """Whether the run that marked an upload is over (D20), so its image is a leftover.
+
+    ``task:<id>``: a task of this database that ended, or whose worker is dead; a task
+    this database does not know may belong to another service: not known dead. Other
+    ids: the core's test (a CLI run of this host whose process is gone).
+    """
+    if not run_id.startswith(TASK_RUN):
+        return cli_run_dead(run_id)
+    task_id = run_id.removeprefix(TASK_RUN)
+    task = db.session.scalars(select(Task).where(Task.task_id == task_id)).first()
+    if task is None:
+        return False
+    return task.status != SYNCING or runner().is_dead(task, utcnow())
 
 
 def fail_if_dead(task: Task, now: datetime) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 
@@ -14,6 +15,8 @@ from glancesync.config import load_config
 from glancesync.engine import LOGGER_NAME, GlanceSync
 from glancesync.errors import BackendError, ConfigError, UsageError
 from glancesync.gcpause import cyclic_gc_paused
+from glancesync.interrupts import SignalStop, Stop, stop_on_signals
+from glancesync.leftovers import Runs, cli_run_dead
 from glancesync.parallel import run_parallel
 from glancesync.progress import progress_factory
 from glancesync.regions import RegionRef
@@ -78,33 +81,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a usage error already printed by argparse
         return exc.code if isinstance(exc.code, int) else 2
     data_mode = args.show_status or args.show_regions or args.make_backup
-    with cli_logging(sys.stderr if data_mode else sys.stdout) as log:
+    # Syncs stop cleanly on SIGINT/SIGTERM (glancesync.interrupts); read-only modes have
+    # nothing to clean up and stop at once.
+    with (
+        cli_logging(sys.stderr if data_mode else sys.stdout) as log,
+        stop_on_signals(at_once=data_mode) as stop,
+    ):
         if not data_mode:
-            return run(args, log)
+            return run(args, log, stop)
         # Read-only modes are short and allocate per image: see glancesync.gcpause.
         with cyclic_gc_paused():
-            return run(args, log)
+            return run(args, log, stop)
 
 
-def run(args: argparse.Namespace, log: logging.Logger) -> int:
+def run(args: argparse.Namespace, log: logging.Logger, stop: Stop | None = None) -> int:
+    stop = stop or Stop()
     try:
         config = load_config(overrides=args.config or [])
         for warning in config.warnings:
             log.warning(warning)
         gs = GlanceSync(config, log=log)
-        return run_mode(gs, args, log)
+        code = run_mode(gs, args, log, stop)
+        return stop.exit_code if stop.requested else code
     except (ConfigError, UsageError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 2
     except BackendError as exc:
         log.error(str(exc))
         return 1
-    except KeyboardInterrupt:
-        print("ERROR: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, SignalStop) else stop.signum
+        name = f" by {signal.Signals(signum).name}" if signum else ""
+        print(f"ERROR: interrupted{name}", file=sys.stderr)
+        return 128 + (signum or 2)
 
 
-def run_mode(gs: GlanceSync, args: argparse.Namespace, log: logging.Logger) -> int:
+def run_mode(
+    gs: GlanceSync, args: argparse.Namespace, log: logging.Logger, stop: Stop | None = None
+) -> int:
+    stop = stop or Stop()
     if args.show_regions:
         print(" ".join(gs.show_regions()))
         return 0
@@ -116,9 +131,10 @@ def run_mode(gs: GlanceSync, args: argparse.Namespace, log: logging.Logger) -> i
         _, failed = make_backup(gs.backends, pairs, gs.config.main.master_region, log)
         return 1 if failed else 0
     print(f"======Master is {gs.config.main.master_region}", flush=True)
+    runs = Runs(is_dead=cli_run_dead)  # one run id for the whole command
     if args.parallel:
-        return run_parallel(gs, regions, args.dry_run, log)
-    return sync_sequential(gs, regions, args.dry_run, log)
+        return run_parallel(gs, regions, args.dry_run, log, stop, runs)
+    return sync_sequential(gs, regions, args.dry_run, log, stop, runs)
 
 
 def show_status(gs: GlanceSync, regions: list[RegionRef], log: logging.Logger) -> int:
@@ -137,8 +153,14 @@ def show_status(gs: GlanceSync, regions: list[RegionRef], log: logging.Logger) -
 
 
 def sync_sequential(
-    gs: GlanceSync, regions: list[RegionRef], dry_run: bool, log: logging.Logger
+    gs: GlanceSync,
+    regions: list[RegionRef],
+    dry_run: bool,
+    log: logging.Logger,
+    stop: Stop | None = None,
+    runs: Runs | None = None,
 ) -> int:
+    """One region after the other; after a signal, the regions not started are skipped."""
     try:
         # only the first region: each next one is listed when its turn comes, not earlier
         catalogue = gs.load_master(log, prefetch=regions[:1])
@@ -148,7 +170,9 @@ def sync_sequential(
     progress = progress_factory(sys.stderr)
     failed = False
     for ref in regions:
+        if stop is not None and stop.requested:
+            break
         print(f"======{ref.full}", flush=True)
-        result = gs.sync_region(ref, dry_run, catalogue, log, progress)
+        result = gs.sync_region(ref, dry_run, catalogue, log, progress, stop, runs)
         failed = failed or result.failed
     return 1 if failed else 0

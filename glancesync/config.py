@@ -46,6 +46,7 @@ class Target:
     obsolete_syncprops: tuple[str, ...] = ()
     list_images_timeout: int = 30
     tenant_id: str | None = None
+    leftover_age: int = 3600  # seconds before another run's marked image is a leftover
 
 
 @dataclass
@@ -54,6 +55,8 @@ class MainOptions:
     preferable_order: tuple[str, ...] = ()
     max_children: int = 1
     images_dir: str = DEFAULT_IMAGES_DIR
+    lock_dir: str = "/run/lock/glancesync"  # region lock files (glancesync.regionlock)
+    lock_wait: int = 0  # seconds a run waits for a region another run is syncing
 
 
 @dataclass
@@ -79,7 +82,9 @@ MASTER = "master"
 FROM_OVERRIDE = "--config"
 FROM_ENVIRONMENT = "environment"
 
-MAIN_OPTIONS = frozenset({"master_region", "preferable_order", "max_children", "images_dir"})
+MAIN_OPTIONS = frozenset(
+    {"master_region", "preferable_order", "max_children", "images_dir", "lock_dir", "lock_wait"}
+)
 TARGET_OPTIONS = frozenset(
     {
         "credential",
@@ -101,6 +106,7 @@ TARGET_OPTIONS = frozenset(
         "support_obsolete_images",
         "obsolete_syncprops",
         "list_images_timeout",
+        "leftover_age",
         "tenant_id",
         "use_keystone_v3",
     }
@@ -446,6 +452,8 @@ def _build_main(settings: _Settings, environ: Mapping[str, str]) -> MainOptions:
         preferable_order=tuple(_drop_master_prefix(n) for n in section.items("preferable_order")),
         max_children=section.integer("max_children", 1, minimum=1),
         images_dir=section.string("images_dir") or DEFAULT_IMAGES_DIR,
+        lock_dir=section.string("lock_dir") or "/run/lock/glancesync",
+        lock_wait=section.integer("lock_wait", 0, minimum=0),
     )
 
 
@@ -479,6 +487,7 @@ def _build_target(section: _Section, environ: Mapping[str, str], warnings: list[
         obsolete_syncprops=section.items("obsolete_syncprops"),
         list_images_timeout=section.integer("list_images_timeout", 30, minimum=1),
         tenant_id=section.string("tenant_id"),
+        leftover_age=section.integer("leftover_age", 3600, minimum=0),
     )
 
 

@@ -13,19 +13,21 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from glancesync import report
 from glancesync.backends.base import Backend, ImageSource
 from glancesync.config import Config, Target
-from glancesync.errors import BackendError
+from glancesync.errors import BackendError, Cancelled, Interrupted
 from glancesync.executor import Executor, ProgressFactory, SourceFor
 from glancesync.fanout import DEFAULT_JOIN_TIMEOUT, FanOut
 from glancesync.image import Image
-from glancesync.leftovers import delete_leftovers
+from glancesync.leftovers import Marked, Runs, classify, cli_run_dead, delete_leftovers
 from glancesync.obsolete import obsolete_updates
 from glancesync.planner import UPLOAD_KINDS, Plan, plan_region
 from glancesync.prefetch import Prefetch
+from glancesync.regionlock import BUSY, RegionBusy, RegionLock, lock_path, usable_lock_dir
 from glancesync.regions import RegionRef, expand_target, parse_region, region_list
 from glancesync.result import RegionResult
 from glancesync.selection import Catalogue, master_catalogue, region_map, synchronisable
@@ -61,6 +63,10 @@ class GlanceSync:
         self.backends = backends
         self.log = log or logging.getLogger(LOGGER_NAME)
         self._prefetch: Prefetch[tuple[str, list[Image]]] = Prefetch()
+        self._lock_dir: str | None = None
+        # The run of syncs that name none (``runs=None``): one id per GlanceSync, so a
+        # later sync of this object deletes what an earlier one of it left.
+        self.runs = _default_runs()
 
     # -- regions -------------------------------------------------------------------------
     def parse(self, name: str) -> RegionRef:
@@ -162,18 +168,28 @@ class GlanceSync:
         log: logging.Logger | None = None,
         progress: ProgressFactory | None = None,
         should_cancel: Callable[[], bool] | None = None,
+        runs: Runs | None = None,
     ) -> RegionResult:
-        """Sync one region; failures are reported in the result, never raised (6.6)."""
+        """Sync one region; failures are reported in the result, never raised (6.6).
+
+        ``runs`` names this run in its upload markers and tells which other runs are dead
+        (glancesync.leftovers); by default ``self.runs`` (a CLI-style run id). A real sync holds the
+        region's lock file (glancesync.regionlock) from its listing to its end.
+        """
         log = log or self.log
         ref = self._ref(region)
+        run = _RunOptions(dry_run, progress, should_cancel, runs=runs or self.runs)
         try:
             catalogue = catalogue or self.load_master(log, prefetch=[ref])
         except BackendError as exc:
             return _failed(ref, exc, log)
-        prepared = self._prepare(ref, catalogue, log)
+        prepared = self._prepare(ref, catalogue, log, run)
         if prepared.failure is not None:
             return prepared.failure
-        return self._execute(prepared, dry_run, self._source_for, progress, should_cancel)
+        try:
+            return self._execute(prepared, run, self._source_for, run.cancel_of(ref))
+        finally:
+            prepared.unlock()
 
     def sync_regions(
         self,
@@ -187,76 +203,166 @@ class GlanceSync:
         catalogue: Catalogue | None = None,
         join_timeout: float = DEFAULT_JOIN_TIMEOUT,
         cancel_for: Callable[[RegionRef], Callable[[], bool]] | None = None,
+        runs: Runs | None = None,
     ) -> list[RegionResult]:
-        """Sync several regions at once, ``max_workers`` at a time, in threads.
+        """Sync several regions, in batches of ``max_workers`` regions run in threads.
 
-        The master is listed once and every region is planned before any executes, so the
-        regions that upload the same master image can share one read of it (fan-out, see
-        ``glancesync.fanout``). ``log_for`` gives each region its logger (called once per
-        region); ``on_done`` is called as each region ends. Results come in ``regions``
-        order; failures are reported in them, never raised (6.6).
+        The master is listed once. Each batch is listed and planned when it starts (a
+        region queued behind others never executes an old plan), then its regions run
+        together, those uploading the same master image sharing one read of it (fan-out,
+        ``glancesync.fanout``). ``log_for`` gives a region its logger as its batch starts;
+        ``on_done`` is called as each region ends. Results come in ``regions`` order;
+        failures are reported in them, never raised (6.6). Once a cancel is seen, the
+        batches not started are not started: their result is failed, with the cancel's
+        message, and nothing is logged for them.
 
         ``should_cancel`` cancels every region; ``cancel_for(ref)`` gives one region its own
         check, so a cancelled region withdraws from the shared reads while the others go on.
         Both are polled between actions and between the chunks of an upload.
         """
         refs = [self._ref(region) for region in regions]
-        logs = {ref.full: (log_for(ref) if log_for else self.log) for ref in refs}
         run = _RunOptions(
-            dry_run, progress, should_cancel, on_done or (lambda ref, result: None), cancel_for
+            dry_run,
+            progress,
+            should_cancel,
+            on_done or (lambda ref, result: None),
+            cancel_for,
+            runs or self.runs,
         )
-        try:
-            catalogue = catalogue or self.load_master(self.log, prefetch=refs)
-        except BackendError as exc:
-            return [run.finish(ref, _failed(ref, exc, logs[ref.full])) for ref in refs]
         workers = max(1, max_workers)
+        batches = [refs[i : i + workers] for i in range(0, len(refs), workers)]
+        try:
+            catalogue = catalogue or self.load_master(self.log, prefetch=batches[0] if refs else [])
+        except BackendError as exc:
+            return [
+                run.finish(ref, _failed(ref, exc, _log_of(log_for, ref, self.log))) for ref in refs
+            ]
+        results: list[RegionResult] = []
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="region") as pool:
-            prepared = list(
-                pool.map(lambda ref: self._prepare(ref, catalogue, logs[ref.full]), refs)
-            )
-            for item in prepared:
-                if item.failure is not None:
-                    run.finish(item.ref, item.failure)
-            return self._run_prepared(pool, prepared, workers, run, join_timeout)
+            for batch in batches:
+                stopped = run.stopped()
+                if stopped is not None:
+                    results += [RegionResult(ref.full, failed=True, error=stopped) for ref in batch]
+                    continue
+                logs = {ref.full: _log_of(log_for, ref, self.log) for ref in batch}
+                results += self._run_batch(pool, batch, logs, catalogue, run, join_timeout)
+        return results
+
+    def _run_batch(
+        self,
+        pool: ThreadPoolExecutor,
+        batch: list[RegionRef],
+        logs: dict[str, logging.Logger],
+        catalogue: Catalogue,
+        run: _RunOptions,
+        join_timeout: float,
+    ) -> list[RegionResult]:
+        """List, plan and execute one batch; its regions share master reads."""
+        prepared = list(
+            pool.map(lambda ref: self._prepare(ref, catalogue, logs[ref.full], run), batch)
+        )
+        for item in prepared:
+            if item.failure is not None:
+                run.finish(item.ref, item.failure)
+        return self._run_prepared(pool, prepared, len(batch), run, join_timeout)
 
     # -- syncing internals ---------------------------------------------------------------
     def _ref(self, region: str | RegionRef) -> RegionRef:
         return region if isinstance(region, RegionRef) else self.parse(region)
 
-    def _prepare(self, ref: RegionRef, catalogue: Catalogue, log: logging.Logger) -> Prepared:
-        """View and plan of a region; a backend error makes it a failed result instead."""
+    def _prepare(
+        self, ref: RegionRef, catalogue: Catalogue, log: logging.Logger, run: _RunOptions
+    ) -> Prepared:
+        """Lock (real syncs), view and plan of a region; a backend error, a busy lock or a
+        cancel makes it a failed result instead, with the lock given back."""
+        lock = None
         try:
+            lock = None if run.dry_run else self._lock(ref, run.cancel_of(ref))
             view = self.view(ref, catalogue, log)
+            marked = classify(
+                view.images, view.tenant_id, run.runs, view.target.leftover_age, self._clock(ref)
+            )
             plan = self.plan(view, catalogue, log)
+        except RegionBusy:
+            return Prepared(
+                ref, log, failure=_failed(ref, BackendError(f"{ref.full}: {BUSY}"), log)
+            )
         except BackendError as exc:
+            if lock is not None:
+                lock.release()
             return Prepared(ref, log, failure=_failed(ref, exc, log))
-        return Prepared(ref, log, view, plan)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        return Prepared(ref, log, view, plan, marked=marked, lock=lock)
+
+    def _lock(self, ref: RegionRef, should_cancel: Callable[[], bool] | None) -> RegionLock | None:
+        """The region's lock file, taken (RegionBusy after ``lock_wait``); None when its
+        backend has nothing to lock. A prefetched listing started before another run gave
+        the lock back is dropped: it may miss what that run did."""
+        key_of = getattr(self.backends[ref.target], "lock_key", None)
+        if key_of is None:
+            return None
+        try:
+            if self._lock_dir is None:
+                self._lock_dir = usable_lock_dir(self.config.main.lock_dir)
+            lock = RegionLock(lock_path(self._lock_dir, key_of(ref.name), ref.full))
+            lock.acquire(self.config.main.lock_wait, should_cancel)
+        except OSError as exc:
+            raise BackendError(f"{ref.full}: Cannot lock the region. Cause: {exc}") from None
+        started = self._prefetch.started(ref)
+        if started is not None and (lock.waited or lock.freed_at >= started):
+            self._prefetch.drop([ref])
+        return lock
 
     def _execute(
         self,
         prepared: Prepared,
-        dry_run: bool,
+        run: _RunOptions,
         source_for: SourceFor,
-        progress: ProgressFactory | None,
         should_cancel: Callable[[], bool] | None,
     ) -> RegionResult:
         ref, view, plan = prepared.ref, prepared.view, prepared.plan
         assert view is not None and plan is not None
         backend = self.backends[ref.target]
-        if not dry_run:
-            delete_leftovers(backend, ref.name, ref.full, view.images, view.tenant_id, prepared.log)
+        if not run.dry_run:
+            delete_leftovers(backend, ref.name, ref.full, prepared.marked.leftovers, prepared.log)
         executor = Executor(
             plan,
             backend,
             ref.name,
             view.status.region_map,
             prepared.log,
-            dry_run,
+            run.dry_run,
             source_for,
-            progress,
+            run.progress,
             should_cancel,
+            run_id=run.runs.run_id,
+            busy=prepared.marked.busy,
+            busy_now=self._busy_now(ref, view, run.runs),
         )
         return executor.run()
+
+    def _busy_now(
+        self, ref: RegionRef, view: RegionView, runs: Runs
+    ) -> Callable[[str], bool] | None:
+        """Whether another run started uploading an image since the listing (a run of
+        another host, or one that planned before this one): asked before each upload,
+        when the backend can list one name (``images_named``)."""
+        named = getattr(self.backends[ref.target], "images_named", None)
+        if named is None:
+            return None
+        age, clock = view.target.leftover_age, self._clock(ref)
+        return lambda name: (
+            name in classify(named(ref.name, name), view.tenant_id, runs, age, clock).busy
+        )
+
+    def _clock(self, ref: RegionRef) -> Callable[[], datetime | None] | None:
+        """The region's clock when its backend has one (Glance's ``Date``), for the age
+        of marked images: created and judged by the same clock, whatever this host's."""
+        server_now = getattr(self.backends[ref.target], "server_now", None)
+        return None if server_now is None else functools.partial(server_now, ref.name)
 
     def _run_prepared(
         self,
@@ -308,10 +414,9 @@ class GlanceSync:
         if fanout is not None:
             source_for = functools.partial(fanout.source_for, region)
         try:
-            result = self._execute(
-                prepared, run.dry_run, source_for, run.progress, run.cancel_of(prepared.ref)
-            )
+            result = self._execute(prepared, run, source_for, run.cancel_of(prepared.ref))
         finally:
+            prepared.unlock()
             slots.finished(region)
         return run.finish(prepared.ref, result)
 
@@ -328,6 +433,13 @@ class Prepared:
     view: RegionView | None = None
     plan: Plan | None = None
     failure: RegionResult | None = None
+    marked: Marked = field(default_factory=lambda: Marked([], frozenset()))
+    lock: RegionLock | None = None
+
+    def unlock(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
 
 @dataclass
@@ -337,8 +449,17 @@ class _RunOptions:
     dry_run: bool
     progress: ProgressFactory | None
     should_cancel: Callable[[], bool] | None
-    on_done: Callable[[RegionRef, RegionResult], None]
+    on_done: Callable[[RegionRef, RegionResult], None] = lambda ref, result: None
     cancel_for: Callable[[RegionRef], Callable[[], bool]] | None = None
+    runs: Runs = field(default_factory=lambda: _default_runs())
+
+    def stopped(self) -> str | None:
+        """The run's cancel message once it is cancelled (the check may raise it), else None."""
+        try:
+            cancelled = self.should_cancel is not None and self.should_cancel()
+        except Cancelled as exc:
+            return str(exc)
+        return "cancelled" if cancelled else None
 
     def cancel_of(self, ref: RegionRef) -> Callable[[], bool] | None:
         """The cancel check of one region: the run's, or-ed with the region's own."""
@@ -378,6 +499,25 @@ class _Slots:
             self._fanout.activate(following)
 
 
+def _default_runs() -> Runs:
+    """A library caller that names no run: a new CLI-style run id, and the CLI's test of
+    which runs are dead (same host, process gone)."""
+    return Runs(is_dead=cli_run_dead)
+
+
+def _log_of(
+    log_for: Callable[[RegionRef], logging.Logger] | None, ref: RegionRef, default: logging.Logger
+) -> logging.Logger:
+    return log_for(ref) if log_for else default
+
+
 def _failed(ref: RegionRef, exc: BackendError, log: logging.Logger) -> RegionResult:
-    log.error(str(exc))
+    """A region that fails before its executor runs; a cancel (while waiting for the
+    region's lock) is logged as the executor logs one."""
+    if isinstance(exc, Interrupted):
+        log.error(f"{ref.full}: {exc}")
+    elif isinstance(exc, Cancelled):
+        log.error(f"{ref.full}: sync {exc}")
+    else:
+        log.error(str(exc))
     return RegionResult(ref.full, failed=True, error=str(exc))

@@ -53,3 +53,12 @@ class Cancelled(BackendError):
 
     def __init__(self, message: str = "cancelled"):
         super().__init__(message)
+
+
+class Interrupted(Cancelled):
+    """SIGINT or SIGTERM reached the command (D19): the region stops like a cancel, and its
+    ``ERROR:`` line says which signal and that the half image is gone."""
+
+    def __init__(self, signal_name: str):
+        self.signal_name = signal_name
+        super().__init__(f"interrupted by {signal_name}; half-uploaded images deleted")

@@ -8,14 +8,15 @@ from collections.abc import Callable
 from glancesync import planner as pl
 from glancesync import result as rs
 from glancesync import status as st
-from glancesync.backends.base import Backend, ImageSource, ProgressCallback
-from glancesync.errors import BackendError, Cancelled
+from glancesync.backends.base import UPLOAD_MARKER, Backend, ImageSource, ProgressCallback
+from glancesync.errors import BackendError, Cancelled, Interrupted
 from glancesync.image import Image
 from glancesync.planner import Action, Plan
 
 __all__ = ["Cancelled", "Executor", "ProgressFactory", "SourceFor", "initial_results"]
 
 MB = 1048576
+BUSY_IMAGE = "being uploaded by another run"
 _FIRST_LINE = {
     pl.UPLOAD: "Uploading image",
     pl.REPLACE: "Replacing image",
@@ -94,8 +95,16 @@ class Executor:
         source_for: SourceFor,
         progress: ProgressFactory | None = None,
         should_cancel: Callable[[], bool] | None = None,
+        run_id: str = "",
+        busy: frozenset[str] = frozenset(),
+        busy_now: Callable[[str], bool] | None = None,
     ):
         self.plan, self.backend, self.region = plan, backend, region
+        # ``run_id`` goes in the upload marker; ``busy`` names images another run was
+        # uploading at the listing, ``busy_now(name)`` asks again right before an upload
+        # (glancesync.leftovers): such images are skipped, never copied twice.
+        self.run_id, self.busy, self.busy_now = run_id, busy, busy_now
+        self.skipped: set[str] = set()
         self.full = plan.region
         self.map = dict(region_map)
         self.log, self.dry_run = log, dry_run
@@ -124,6 +133,10 @@ class Executor:
                     if action.kind in pl.UPLOAD_KINDS:
                         failed_upload = action.name
                     return result
+                if action.kind in pl.UPLOAD_KINDS and action.name in self.skipped:
+                    if entry is not None:
+                        entry.result, entry.error = rs.NOT_RUN, BUSY_IMAGE
+                    continue
                 if entry is not None and action.kind != pl.WARN_CHECKSUM:
                     entry.result = rs.PLANNED if self.dry_run else rs.DONE
             result.summary = self._summary()
@@ -142,7 +155,10 @@ class Executor:
             hook(self.full, value)
 
     def _log_text(self, exc: Exception, message: str) -> str:
-        """A cancel's message is the bare ``cancelled`` (10.7); its log line names the region."""
+        """A cancel's message is the bare ``cancelled`` (10.7); its log line names the region.
+        An interrupt says which signal (D19)."""
+        if isinstance(exc, Interrupted):
+            return f"{self.full}: {message}"
         return f"{self.full}: sync {message}" if isinstance(exc, Cancelled) else message
 
     def _error_text(self, exc: Exception) -> str:
@@ -186,6 +202,12 @@ class Executor:
         self.map[a.name] = self.backend.update(self.region, current, a.name, a.is_public, props)
 
     def _upload(self, a: Action) -> None:
+        if a.name in self.busy or (
+            not self.dry_run and self.busy_now is not None and self.busy_now(a.name)
+        ):
+            self.log.warning(f"{self.full}: {a.name} is being uploaded by another run; skipped")
+            self.skipped.add(a.name)
+            return
         mb = f"{a.size / MB:.2f}"
         if not self.dry_run or a.kind != pl.UPLOAD:
             self.log.info(f"{self.full}: {_FIRST_LINE[a.kind]} {a.name} ({mb} MB)")
@@ -194,6 +216,8 @@ class Executor:
             self.log.info(f"{self.full}: Pending: {a.name} ({mb} MB)")
             return
         props = {**a.properties, **self._resolve(a)}
+        if self.run_id:
+            props[UPLOAD_MARKER] = self.run_id  # the backend removes it once verified
         shown = self.progress(self.full, a.name, a.size) if self.progress else None
         callback = _ChunkGuard(shown, self.should_cancel, a.size)
         new = self.backend.upload(

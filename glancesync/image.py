@@ -66,6 +66,7 @@ class Image:
     min_ram: int = 0
     min_disk: int = 0
     protected: bool = False
+    created_at: str = ""  # Glance's ISO 8601 UTC time; ages leftovers (glancesync.leftovers)
 
     def copy(self, **changes: Any) -> Image:
         """A deep-enough copy: the properties dict is never shared between copies.

@@ -14,6 +14,8 @@ import time
 
 from glancesync.engine import LOGGER_NAME, GlanceSync
 from glancesync.errors import BackendError
+from glancesync.interrupts import Stop
+from glancesync.leftovers import Runs
 from glancesync.progress import progress_factory
 from glancesync.regions import RegionRef
 from glancesync.result import RegionResult
@@ -51,13 +53,21 @@ def close_logger(log: logging.Logger) -> None:
 
 
 def run_parallel(
-    gs: GlanceSync, regions: list[RegionRef], dry_run: bool, log: logging.Logger
+    gs: GlanceSync,
+    regions: list[RegionRef],
+    dry_run: bool,
+    log: logging.Logger,
+    stop: Stop | None = None,
+    runs: Runs | None = None,
 ) -> int:
-    """Sync ``regions`` in threads (``max_children`` at a time) with one log file each;
-    regions uploading the same master image share one read of it (``sync_regions``)."""
+    """Sync ``regions`` in threads, in batches of ``max_children``, with one log file each;
+    regions of a batch uploading the same master image share one read of it
+    (``sync_regions``). ``stop`` (the signal flag) ends every region between chunks and
+    starts no further batch."""
     folder = make_run_folder()
+    batch = gs.config.main.max_children
     try:
-        catalogue = gs.load_master(log, prefetch=regions)
+        catalogue = gs.load_master(log, prefetch=regions[:batch])
     except BackendError as exc:
         log.error(str(exc))
         return 1
@@ -65,11 +75,13 @@ def run_parallel(
     results = gs.sync_regions(
         regions,
         dry_run,
-        max_workers=gs.config.main.max_children,
+        max_workers=batch,
         log_for=loggers.open,
         progress=progress_factory(sys.stderr),
+        should_cancel=stop,
         on_done=loggers.finished,
         catalogue=catalogue,
+        runs=runs,
     )
     print("All is done.", flush=True)
     return 1 if any(r.failed for r in results) else 0

@@ -14,7 +14,8 @@ from typing import Any, Protocol
 from glancesync.image import Image
 
 # User property that marks an image while glancesync uploads it; removed once the data is
-# verified, so a marked non-active image is the leftover of an interrupted upload.
+# verified. Its value is the id of the run uploading (``in_progress`` when no run id was
+# given, and from versions before run ids); see glancesync.leftovers.
 UPLOAD_MARKER = "glancesync_upload"
 UPLOAD_MARKER_VALUE = "in_progress"
 

@@ -26,6 +26,8 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -108,6 +110,7 @@ def to_image(record: Mapping[str, Any], region: str) -> Image:
         min_ram=int(data.get("min_ram") or 0),
         min_disk=int(data.get("min_disk") or 0),
         protected=bool(data.get("protected")),
+        created_at=data.get("created_at") or "",
     )
 
 
@@ -131,7 +134,7 @@ def create_fields(master: Image, is_public: bool, properties: Mapping[str, Any])
         fields["disk_format"] = master.disk_format
     if master.container_format:
         fields["container_format"] = master.container_format
-    fields[UPLOAD_MARKER] = UPLOAD_MARKER_VALUE
+    fields.setdefault(UPLOAD_MARKER, UPLOAD_MARKER_VALUE)  # the executor puts its run id
     return fields
 
 
@@ -180,6 +183,10 @@ class GlanceBackend:
 
     def full_name(self, region: str) -> str:
         return full_region_name(self.target_name, region)
+
+    def lock_key(self, region: str) -> str:
+        """Names the region's Glance for the same-host lock (glancesync.regionlock)."""
+        return f"{keystone_v3_url(self.target.keystone_url)}|{region}"
 
     # ------------------------------------------------------------ keystone
 
@@ -280,6 +287,27 @@ class GlanceBackend:
                 raise BackendError(f"{full}: Timeout while retrieving image list.") from None
             cause = self._reason(exc)
             raise BackendError(f"{full}: Error retrieving image list. Cause: {cause}") from None
+
+    def images_named(self, region: str, name: str) -> list[Image]:
+        """The region's images called ``name`` (one filtered request): the check for
+        another run's upload right before this run uploads (glancesync.leftovers)."""
+        full = self.full_name(region)
+        try:
+            records = self._client(region, "list").images.list(filters={"name": name})
+            return [to_image(record, full) for record in records]
+        except Exception as exc:  # noqa: BLE001
+            cause = "region not found" if isinstance(exc, RegionNotFound) else self._reason(exc)
+            raise BackendError(f"{full}: Error retrieving image list. Cause: {cause}") from None
+
+    def server_now(self, region: str) -> datetime | None:
+        """The region's Glance clock (the ``Date`` of an answer to its version list), so
+        the age of a marked image never depends on this host's clock; None when unknown."""
+        try:
+            url = self._image_endpoint(region) + "/versions"
+            response = self._session("list").get(url, authenticated=False, raise_exc=False)
+            return parsedate_to_datetime(response.headers["Date"])
+        except Exception:  # noqa: BLE001 - the caller falls back to the local clock
+            return None
 
     def _list(self, region: str, full: str, deadline: float) -> list[Image]:
         """All pages of the listing; aborts once the whole listing exceeds its deadline."""

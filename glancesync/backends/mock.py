@@ -39,7 +39,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from glancesync.backends import csvfile
-from glancesync.backends.base import ImageSource, ProgressCallback, full_region_name
+from glancesync.backends.base import (
+    UPLOAD_MARKER,
+    ImageSource,
+    ProgressCallback,
+    full_region_name,
+)
 from glancesync.errors import BackendError, ConfigError, RegionNotFound
 from glancesync.image import Image
 
@@ -339,9 +344,9 @@ class MockBackend:
         source: ImageSource | None,
         progress: ProgressCallback | None = None,
     ) -> Image:
-        image = self.store.upload(
-            self.full_name(region), master, self.tenant_id(), is_public, properties
-        )
+        # the mock's upload is whole at once: like a verified real one, it keeps no marker
+        kept = {key: value for key, value in properties.items() if key != UPLOAD_MARKER}
+        image = self.store.upload(self.full_name(region), master, self.tenant_id(), is_public, kept)
         if progress is not None:
             progress(image.size)
         return image

@@ -231,3 +231,37 @@ def test_region_list_is_refreshed(app, monkeypatch):
     now[0] = 301
     assert core.resolve("other:Madrid") == "other:Madrid"
     assert calls == [0.0, 301]
+
+
+# -- overlapping runs (issue 11, item 2): the service's run ids -----------------------------
+def test_a_task_run_is_dead_once_its_task_ended_or_its_worker_died(app):
+    from app.tasks import run_is_dead
+
+    ended = add_task(app, "Burgos", "otherhost:4242", age=1, status=FAILED)
+    live = add_task(app, "Caceres", "otherhost:4242", age=1)
+    gone = add_task(app, "other:Madrid", f"{HOST}:{dead_pid()}", age=1)
+    with app.app_context():
+        assert run_is_dead(f"task:{ended}")
+        assert not run_is_dead(f"task:{live}")
+        assert run_is_dead(f"task:{gone}")
+        assert not run_is_dead(f"task:{uuid.uuid4()}")  # another service's, perhaps
+        assert run_is_dead(f"cli:{HOST}:{dead_pid()}:abcd")  # a CLI run of this host
+        db.session.remove()
+
+
+def test_a_task_syncs_as_its_own_run(app, monkeypatch):
+    from app.tasks import LiveTask, run_is_dead
+    from glancesync.engine import GlanceSync
+
+    seen = {}
+    original = GlanceSync.sync_region
+
+    def spy(self, region, *args, **kwargs):
+        seen.update(kwargs)
+        return original(self, region, *args, **kwargs)
+
+    monkeypatch.setattr(GlanceSync, "sync_region", spy)
+    with app.app_context():
+        status, _, _ = TaskRunner._sync("Burgos", LiveTask(), "abc-123")
+    assert status == "synced"
+    assert seen["runs"].run_id == "task:abc-123" and seen["runs"].is_dead is run_is_dead
