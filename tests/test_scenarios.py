@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 from pathlib import Path
@@ -14,6 +15,7 @@ from glancesync.backends.csvfile import read_backup
 from glancesync.backends.mock import MockStore
 from glancesync.config import load_config
 from glancesync.engine import GlanceSync
+from glancesync.result import RegionResult
 
 ROOT = Path(__file__).parent / "scenarios"
 DEFAULT_CONFIG = """
@@ -39,9 +41,9 @@ def load_scenario(name: str) -> tuple[GlanceSync, MockStore, list[str]]:
     text = config_file.read_text() if config_file.exists() else DEFAULT_CONFIG
     config = load_config(text=text, environ={})
     store = MockStore.load(str(folder))
-    gs = GlanceSync(
-        config, make_backends(config, environ={}, store=store), logging.getLogger("scenario")
-    )
+    log = logging.getLogger("scenario")
+    log.setLevel(logging.INFO)
+    gs = GlanceSync(config, make_backends(config, environ={}, store=store), log)
     regions = sorted(p.stem for p in (ROOT / f"{name}.status_pre").glob("*.csv"))
     return gs, store, regions
 
@@ -83,6 +85,43 @@ def _fields(img) -> tuple:
     )
 
 
+def outcome_rows(result: RegionResult) -> list[list[str]]:
+    """A region's result as the rows of ``S.outcome/<F>.csv``: the failed flag, then the
+    summary line (or the error of a failed region), then one row per image result."""
+    rows = [["failed", str(result.failed)]]
+    rows.append(["error", result.error] if result.failed else ["summary", result.summary])
+    for e in result.images:
+        rows.append([e.name, e.statusBefore or "", e.action, e.result, e.error or ""])
+    return rows
+
+
+class LogLines(logging.Handler):
+    """The ``LEVEL:message`` lines of the scenario logger, as the CLI prints them (7.7)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.levelname}:{record.getMessage()}")
+
+
+def expected_log(name: str, region: str) -> list[str] | None:
+    """Lines of ``S.log/<F>.txt`` (optional) that the region's sync must log, in order."""
+    path = ROOT / f"{name}.log" / f"{region}.txt"
+    return path.read_text().splitlines() if path.exists() else None
+
+
+def in_order(expected: list[str], lines: list[str]) -> bool:
+    remaining = iter(lines)
+    return all(any(line == want for line in remaining) for want in expected)
+
+
+def expected_outcome(name: str, region: str) -> list[list[str]]:
+    with open(ROOT / f"{name}.outcome" / f"{region}.csv", newline="") as handle:
+        return [row for row in csv.reader(handle) if row]
+
+
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_status_before(name):
     gs, _, regions = load_scenario(name)
@@ -94,7 +133,15 @@ def test_status_before(name):
 def test_sync_result_and_status_after(name):
     gs, store, regions = load_scenario(name)
     for region in regions:
-        gs.sync_region(region)
+        logged = LogLines()
+        gs.log.addHandler(logged)
+        try:
+            result = gs.sync_region(region)
+        finally:
+            gs.log.removeHandler(logged)
+        assert outcome_rows(result) == expected_outcome(name, region), region
+        wanted = expected_log(name, region)
+        assert wanted is None or in_order(wanted, logged.lines), (region, logged.lines)
     assert store_contents(store) == expected_contents(name)
     for region in regions:
         assert status_text(gs, region) == expected_status(name, "status_post", region), region
@@ -110,3 +157,6 @@ def test_every_scenario_has_expectations():
     for name in SCENARIOS:
         assert (ROOT / f"{name}.status_pre").is_dir(), name
         assert os.listdir(ROOT / f"{name}.status_pre"), name
+        if (ROOT / f"{name}.result").is_dir():
+            outcomes = sorted(os.listdir(ROOT / f"{name}.outcome"))
+            assert outcomes == sorted(os.listdir(ROOT / f"{name}.status_pre")), name
