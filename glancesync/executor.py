@@ -109,8 +109,7 @@ class Executor:
         try:
             result = rs.RegionResult(self.full, images=initial_results(self.plan, self.dry_run))
             entries = self._entries(result.images)
-            for action in self.plan.actions:
-                entry = entries.get((action.kind == pl.UPDATE_OBSOLETE, action.name))
+            for action, entry in zip(self.plan.actions, entries, strict=True):
                 try:
                     if self.should_cancel():
                         raise Cancelled()
@@ -151,9 +150,18 @@ class Executor:
         self.log.debug("unexpected error in region %s", self.full, exc_info=True)
         return f"{self.full}: Unexpected error. Cause: {exc!r}"
 
-    @staticmethod
-    def _entries(images: list[rs.ImageResult]) -> dict[tuple[bool, str], rs.ImageResult]:
-        return {(e.action == pl.UPDATE_OBSOLETE, e.name): e for e in images}
+    def _entries(self, images: list[rs.ImageResult]) -> list[rs.ImageResult | None]:
+        """The result entry of each action, in action order.
+
+        Obsolete updates are matched by position, not by name: two region images renamed
+        to the same ``<base>_obsolete`` are two entries with one name.
+        """
+        by_name = {e.name: e for e in images if e.action != pl.UPDATE_OBSOLETE}
+        obsolete = iter([e for e in images if e.action == pl.UPDATE_OBSOLETE])
+        return [
+            next(obsolete) if a.kind == pl.UPDATE_OBSOLETE else by_name.get(a.name)
+            for a in self.plan.actions
+        ]
 
     def _run(self, action: Action) -> None:
         if action.kind == pl.UPDATE_OBSOLETE:
