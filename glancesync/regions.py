@@ -32,6 +32,21 @@ def parse_region(text: str, targets: Iterable[str]) -> RegionRef:
     return RegionRef(target, name)
 
 
+def check_targets(args: Iterable[str], targets: Iterable[str]) -> None:
+    """Raise the ConfigError of an unknown target prefix among region arguments, so that
+    it is reported before any region is listed (a ``master:`` earlier in the list would
+    otherwise contact Keystone first)."""
+    known = set(targets)
+    for arg in args:
+        if ":" not in arg:
+            continue
+        target = arg.split(":", 1)[0] if arg[:-1] else "master"
+        if target not in known:
+            raise ConfigError(
+                f"unknown target '{target}' in region name '{arg}'", source="command line"
+            )
+
+
 def expand_target(
     target: str, regions: list[str], ignore: Iterable[str], master_region: str
 ) -> list[RegionRef]:
