@@ -187,6 +187,7 @@ class Executor:
     def _update(self, a: Action) -> None:
         if self.dry_run:
             self.log.info(f"{self.full}: Image pending to update the metadata {a.name}")
+            self._resolve(a)  # the same warnings as the real run
             return
         self.log.info(f"{self.full}: Updating the metadata of image {a.name}")
         current = self.map[a.name]
@@ -199,7 +200,10 @@ class Executor:
             self.log.info(f"{self.full}: {_FIRST_LINE[a.kind]} {a.name} ({mb} MB)")
         self.uploaded_bytes += a.size
         if self.dry_run:
+            self._resolve(a)  # the same warnings as the real run
             self.log.info(f"{self.full}: Pending: {a.name} ({mb} MB)")
+            # stands for the copy the real run would make: later references resolve to it
+            self.map[a.name] = a.master
             return
         props = {**a.properties, **self._resolve(a)}
         shown = self.progress(self.full, a.name, a.size) if self.progress else None
