@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 from glancesync import planner as pl
+from glancesync import regionlog
 from glancesync import result as rs
 from glancesync import status as st
 from glancesync.backends.base import Backend, ImageSource, ProgressCallback
@@ -113,7 +114,8 @@ class Executor:
                 try:
                     if self.should_cancel():
                         raise Cancelled()
-                    self._run(action)
+                    with regionlog.region_logging(self.log, self.full):
+                        self._run(action)
                 except Exception as exc:  # noqa: BLE001 - a failure stops this region only (6.6)
                     message = self._error_text(exc)
                     self.log.error(self._log_text(exc, message))

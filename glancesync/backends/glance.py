@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from glancesync import regionlog
 from glancesync.backends.base import (
     UPLOAD_MARKER,
     UPLOAD_MARKER_VALUE,
@@ -483,7 +484,9 @@ class GlanceBackend:
             if http_status(exc) == 404:
                 return True
             reason = self._reason(exc)
-            LOG.warning("could not delete the half-uploaded image %s: %s", image_id, reason)
+            regionlog.warning(
+                LOG, "could not delete the half-uploaded image %s: %s", image_id, reason
+            )
             return False
         return True
 
