@@ -29,7 +29,7 @@ class Target:
 
     name: str
     user: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # never in a repr, log or traceback
     keystone_url: str = ""
     tenant: str = ""
     user_domain_name: str = "Default"
