@@ -45,6 +45,7 @@ class Target:
     support_obsolete_images: bool = True
     obsolete_syncprops: tuple[str, ...] = ()
     list_images_timeout: int = 30
+    data_timeout: int = 600
     tenant_id: str | None = None
 
 
@@ -101,6 +102,7 @@ TARGET_OPTIONS = frozenset(
         "support_obsolete_images",
         "obsolete_syncprops",
         "list_images_timeout",
+        "data_timeout",
         "tenant_id",
         "use_keystone_v3",
     }
@@ -478,6 +480,7 @@ def _build_target(section: _Section, environ: Mapping[str, str], warnings: list[
         support_obsolete_images=section.boolean("support_obsolete_images", True),
         obsolete_syncprops=section.items("obsolete_syncprops"),
         list_images_timeout=section.integer("list_images_timeout", 30, minimum=1),
+        data_timeout=section.integer("data_timeout", 600, minimum=1),
         tenant_id=section.string("tenant_id"),
     )
 

@@ -62,8 +62,6 @@ LOG = logging.getLogger(__name__)
 
 # Set on every image glancesync creates, removed once its data is verified: an image that
 # still carries it is a leftover of an interrupted upload.
-# Socket read timeout (not a total) of uploads and downloads.
-DATA_TIMEOUT = 600.0
 _VERSION_PATH = re.compile(r"/v\d+(\.\d+)?/?$")
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>:?\s*")
 _CONNECT = re.compile(r"Unable to establish connection to (https?://[^/\s]+)")
@@ -166,13 +164,16 @@ class GlanceBackend:
         config: Config,
         chunk_size: int = CHUNK_SIZE,
         page_size: int | None = None,
-        data_timeout: float = DATA_TIMEOUT,
+        data_timeout: float | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
         self.target = target
         self.target_name = target.name
         self.images_dir = config.main.images_dir
-        self.chunk_size, self.page_size, self.data_timeout = chunk_size, page_size, data_timeout
+        self.chunk_size, self.page_size = chunk_size, page_size
+        # socket read timeout (not a total) of uploads and downloads: the target's
+        # data_timeout option unless a caller (a test) gives its own
+        self.data_timeout = target.data_timeout if data_timeout is None else data_timeout
         self.retry = retry or RetryPolicy.from_env()
         self._lock = threading.RLock()
         self._auth: Any = None
