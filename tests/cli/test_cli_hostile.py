@@ -92,6 +92,8 @@ ARG = st.sampled_from(
         ":",
         "nosuch:",
         "nosuch:X",
+        "a/b",
+        "other:../x",
         "Valladolid",
         "--dry-run",
         "--show-status",

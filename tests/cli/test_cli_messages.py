@@ -103,6 +103,15 @@ def test_unknown_target_is_reported_before_any_network_access(run, monkeypatch, 
         server.close()
 
 
+@pytest.mark.parametrize("region", ["a/b", "other:../Madrid", "nul\x00"])
+@pytest.mark.parametrize("mode", [["--parallel"], ["--make-backup"], []])
+def test_region_name_that_cannot_name_a_file_is_a_usage_error(run, region, mode):
+    """Region names become file names (parallel logs, backups); '/' would escape them."""
+    run.scenario("basic")
+    assert_one_line_error(*run(*mode, region), "region name", repr(region))
+    assert not list(run.tmp.glob("sync_*")) and not list(run.tmp.glob("backup_glance_*"))
+
+
 # --- folders the run writes ------------------------------------------------------------
 
 
