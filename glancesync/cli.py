@@ -17,7 +17,7 @@ from glancesync.errors import BackendError, ConfigError, UsageError
 from glancesync.gcpause import cyclic_gc_paused
 from glancesync.parallel import run_parallel
 from glancesync.progress import progress_factory
-from glancesync.regions import RegionRef, check_targets
+from glancesync.regions import RegionRef, check_region_args
 
 DESCRIPTION = "A tool to sync images from a master region to other regions"
 EPILOG = """\
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace, log: logging.Logger) -> int:
         config = load_config(overrides=args.config or [])
         for warning in config.warnings:  # about the setup, not the sync: never on stdout
             print(f"WARNING:{warning}", file=sys.stderr)
-        check_targets(args.region, config.targets)  # before any network access
+        check_region_args(args.region, config.targets)  # before any network access
         gs = GlanceSync(config, log=log)
         return run_mode(gs, args, log)
     except (ConfigError, UsageError) as exc:
