@@ -18,6 +18,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from glancesync import mockcli
 from glancesync.cli import main
 
 from .conftest import BASIC_CONFIG, SCENARIOS
@@ -175,3 +176,38 @@ def test_any_backup_rows_end_without_traceback(tmp_path, monkeypatch, rows):
     monkeypatch.delenv("GLANCESYNC_USE_MOCK", raising=False)
     for args in (["Burgos"], ["--show-status"], ["--dry-run"]):
         assert_clean_end(*run_cli(tmp_path, BASIC_CONFIG, rows, args))
+
+
+FILE_NAMES = st.sampled_from(
+    ["backup_Burgos.csv", "backup_other:Madrid.csv", "backup_.csv", "backup_x.csv.bak", "notes"]
+)
+
+
+@FAST
+@given(
+    files=st.dictionaries(FILE_NAMES, ROWS, max_size=3),
+    raw=st.one_of(st.none(), st.binary(max_size=40)),
+    confirm=st.booleans(),
+)
+def test_glancesync_mock_on_any_backup_folder(tmp_path, files, raw, confirm):
+    """``glancesync-mock`` validates the folder before copying: 0 and the export line, or
+    2 and one line on stderr; never a traceback, and a refused load leaves no file."""
+    source, target = tmp_path / "load", tmp_path / "persist"
+    for folder in (source, target):
+        shutil.rmtree(folder, ignore_errors=True)
+    source.mkdir()
+    for name, rows in files.items():
+        with open(source / name, "w", newline="") as handle:
+            csv.writer(handle, lineterminator="\n").writerows(rows)
+    if raw is not None:
+        (source / "backup_Raw.csv").write_bytes(raw)
+    args = ["--path", str(target), str(source)] + (["--confirm"] if confirm else [])
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = mockcli.main(args)
+    assert code in (0, 2) and "Traceback" not in out.getvalue() + err.getvalue()
+    if code == 0:
+        assert out.getvalue() == f"export GLANCESYNC_MOCKPERSISTENT_PATH={target}\n"
+    else:
+        assert out.getvalue() == "" and len(err.getvalue().splitlines()) == 1
+        assert not target.exists() or not list(target.glob("backup_*.csv"))
