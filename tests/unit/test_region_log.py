@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 from keystoneauth1 import exceptions as ksa
 
 from glancesync import planner as pl
+from glancesync import regionlog
 from glancesync.backends.glance_data import ApiSource
 from glancesync.executor import Executor
+from glancesync.fanout import FanOut
+from glancesync.image import Image
 from glancesync.parallel import close_logger, region_logger
 from glancesync.planner import Action, Plan
 from tests.streamfaults import with_fault
@@ -94,3 +98,43 @@ def test_parallel_region_file_gets_the_backend_warnings(tmp_path):
     assert re.search(r"^Trento: master image m-1: stream broke after 4321 bytes", text, re.M)
     assert re.search(r"^Trento: could not delete the half-uploaded image id-1", text, re.M)
     assert re.search(r"^Trento: upload of cirros failed \(attempt 1\)", text, re.M)
+
+
+class ResumingSource:
+    """Master data whose read resumes once, as ApiSource does (the warning included)."""
+
+    def __init__(self, size: int = 4000):
+        self.size = size
+
+    def chunks(self):
+        yield b"a" * 1000
+        regionlog.warning(RESUME_LOG, "master image %s: stream broke after %d bytes", "m-1", 1000)
+        for _ in range(1, self.size // 1000):
+            yield b"a" * 1000
+
+
+RESUME_LOG = logging.getLogger("glancesync.backends.glance_data")
+
+
+def test_a_shared_master_read_warns_every_region_that_shares_it(caplog):
+    """--parallel: regions uploading the same image share one read (fan-out); a resume of
+    that read concerns each of them, so each region's log says so."""
+    fanout = FanOut(lambda master: ResumingSource(), join_timeout=5.0)
+    image = Image(name="cirros", id="m-1", size=4000)
+    regions = ["Burgos", "Caceres"]
+    fanout.expect(image.id, regions)
+    logs = {region: region_log(f"fanout.{region}") for region in regions}
+
+    def upload(region: str) -> bytes:
+        log, _ = logs[region]
+        with regionlog.region_logging(log, region):
+            return b"".join(fanout.source_for(region, image).chunks())
+
+    with caplog.at_level(logging.WARNING), ThreadPoolExecutor(max_workers=2) as pool:
+        assert list(pool.map(upload, regions)) == [b"a" * 4000] * 2
+    assert fanout.stats().reads == {"m-1": 1}  # really one shared read
+    for region, (_, lines) in logs.items():
+        assert lines.lines == [
+            f"WARNING:{region}: master image m-1: stream broke after 1000 bytes"
+        ], region
+    assert [r.name for r in caplog.records if r.name.startswith("glancesync.")] == []
