@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -149,6 +150,36 @@ def test_sync_result_and_status_after(name):
     before = store_contents(store)
     for region in regions:
         gs.sync_region(region)
+    assert store_contents(store) == before
+
+
+def dry_run_rows(expected: list[list[str]]) -> list[list[str]]:
+    """The outcome a dry-run must report for a region whose real sync is ``expected``:
+    every action ``planned`` (nothing can fail), never failed, the pending MBs."""
+    (_, _), (kind, text) = expected[:2]
+    rows = [["failed", "False"]]
+    if kind == "summary":
+        pending = re.fullmatch(r"(.*):   Total uploaded to region: (\d+) \(MB\) ", text)
+        rows.append(["summary", f"{pending[1]}: MBs pending : {pending[2]}" if pending else text])
+    else:
+        rows.append(["summary", "<MBs of the uploads a failed run did not reach>"])
+    for name, before, action, result, _ in expected[2:]:
+        planned = result in ("done", "failed", "not_run")
+        rows.append([name, before, action, "planned" if planned else result, ""])
+    return rows
+
+
+@pytest.mark.parametrize("name", [s for s in SCENARIOS if (ROOT / f"{s}.result").is_dir()])
+def test_dry_run_plans_what_the_sync_does_and_writes_nothing(name):
+    gs, store, regions = load_scenario(name)
+    before = store_contents(store)
+    for region in regions:
+        got = outcome_rows(gs.sync_region(region, dry_run=True))
+        wanted = dry_run_rows(expected_outcome(name, region))
+        if expected_outcome(name, region)[0] == ["failed", "False"]:
+            assert got == wanted, region
+        else:  # the real run failed: its MB total is not known, the rows are
+            assert got[0] == wanted[0] and got[2:] == wanted[2:], region
     assert store_contents(store) == before
 
 
