@@ -13,7 +13,7 @@ from datetime import datetime
 
 from glancesync.backends import csvfile
 from glancesync.backends.base import Backend
-from glancesync.errors import GlanceSyncError
+from glancesync.errors import GlanceSyncError, UsageError
 
 FOLDER_PREFIX = "backup_glance_"
 
@@ -31,7 +31,12 @@ def make_backup(
     logged and the others still get their file.
     """
     folder = os.path.join(folder_parent, FOLDER_PREFIX + datetime.now().isoformat())
-    os.makedirs(folder, exist_ok=True)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create the backup folder {folder}: {exc.strerror or exc}"
+        ) from None
     failed = False
     for target_name, region in _unique_with_master(regions, master_region):
         backend = backends[target_name]
@@ -63,6 +68,16 @@ def _backup_region(backend: Backend, region: str, folder: str, logger: logging.L
         path = os.path.join(folder, csvfile.backup_file_name(full))
         csvfile.write_backup(path, full, images)
     except (GlanceSyncError, OSError) as exc:
-        logger.error("%s:Error retrieving images from region. Cause %s", full, exc)
+        logger.error("%s:Error retrieving images from region. Cause %s", full, _reason(full, exc))
         return False
     return True
+
+
+_LISTING_ERROR = "Error retrieving image list. Cause: "
+
+
+def _reason(full: str, exc: Exception) -> str:
+    """The cause alone: the line already names the region (BEHAVIOUR.md 7.6)."""
+    text = str(exc)
+    text = text.removeprefix(f"{full}: ")
+    return text.removeprefix(_LISTING_ERROR)

@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 
+import glancesync
 from glancesync import report
 from glancesync.backup import make_backup
 from glancesync.config import load_config
@@ -19,37 +20,84 @@ from glancesync.interrupts import SignalStop, Stop, stop_on_signals
 from glancesync.leftovers import Runs, cli_run_dead
 from glancesync.parallel import run_parallel
 from glancesync.progress import progress_factory
-from glancesync.regions import RegionRef
+from glancesync.regions import RegionRef, check_region_args
 
 DESCRIPTION = "A tool to sync images from a master region to other regions"
+EPILOG = """\
+examples:
+  glancesync                       sync every region of the master target
+  glancesync Burgos other:Madrid   sync Burgos, and Madrid of the target [other]
+  glancesync --dry-run Burgos      print what a sync of Burgos would do
+  glancesync --show-status other:  status of every region of the target [other]
+  glancesync --parallel master:    sync the master target's regions in parallel
+  glancesync --config main.master_region=Spain2 -- Trento Lannion
+
+configuration:
+  read from the file named by GLANCESYNC_CONFIG, else /etc/glancesync.conf, else
+  defaults only; --config items override it. Whatever [master] lacks comes from
+  OS_REGION_NAME, OS_USERNAME, OS_PASSWORD, OS_AUTH_URL and OS_TENANT_NAME.
+
+exit codes:
+  0  every region synchronised (or the report was printed)
+  1  at least one region failed
+  2  wrong command line or configuration
+  130, 143  interrupted by SIGINT (Ctrl-C) or SIGTERM
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="glancesync", description=DESCRIPTION)
-    parser.add_argument("region", nargs="*", help="region where the images are uploaded to")
-    parser.add_argument("--parallel", action="store_true", help="sync several regions in parallel")
+    parser = argparse.ArgumentParser(
+        prog="glancesync",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "region",
+        nargs="*",
+        help="region to sync: Burgos, target:Madrid, or target: for all regions of a "
+        "target (default: every region of the master target)",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"glancesync {glancesync.__version__}"
+    )
+    parser.add_argument(
+        "--parallel",
+        action="store_true",
+        help="sync up to max_children regions at a time, each logging to its own file "
+        "in a new sync_<date>_<time> folder",
+    )
     parser.add_argument(
         "--config",
         nargs="+",
-        help="override configuration options. (e.g. main.master_region=Valladolid "
+        action="extend",
+        metavar="KEY=VALUE",
+        help="override configuration options, [section.]key=value; regions go before "
+        "--config or after -- (e.g. main.master_region=Valladolid "
         "metadata_condition='image.name==\"name1\"')",
     )
     modes = parser.add_mutually_exclusive_group()
-    modes.add_argument("--dry-run", action="store_true", help="do not upload actually the images")
+    modes.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what a sync would do, without changing anything",
+    )
     modes.add_argument(
         "--show-status",
         action="store_true",
-        help="do not sync, but show the synchronisation status",
+        help="print the status of each synchronisable image as CSV lines "
+        "(status,region,image); changes nothing",
     )
     modes.add_argument(
         "--show-regions",
         action="store_true",
-        help="don not sync, only show the available regions",
+        help="print the regions of every target, without syncing",
     )
     modes.add_argument(
         "--make-backup",
         action="store_true",
-        help="do no sync, make a backup of the regions' metadata",
+        help="save the metadata of every image of the regions (and of the master "
+        "region) as CSV files in a new backup_glance_<timestamp> folder",
     )
     return parser
 
@@ -98,8 +146,9 @@ def run(args: argparse.Namespace, log: logging.Logger, stop: Stop | None = None)
     stop = stop or Stop()
     try:
         config = load_config(overrides=args.config or [])
-        for warning in config.warnings:
-            log.warning(warning)
+        for warning in config.warnings:  # about the setup, not the sync: never on stdout
+            print(f"WARNING:{warning}", file=sys.stderr)
+        check_region_args(args.region, config.targets)  # before any network access
         gs = GlanceSync(config, log=log)
         code = run_mode(gs, args, log, stop)
         return stop.exit_code if stop.requested else code

@@ -29,7 +29,7 @@ class Target:
 
     name: str
     user: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # never in a repr, log or traceback
     keystone_url: str = ""
     tenant: str = ""
     user_domain_name: str = "Default"
@@ -45,6 +45,7 @@ class Target:
     support_obsolete_images: bool = True
     obsolete_syncprops: tuple[str, ...] = ()
     list_images_timeout: int = 30
+    data_timeout: int = 600
     tenant_id: str | None = None
     leftover_age: int = 3600  # seconds before another run's marked image is a leftover
 
@@ -107,6 +108,7 @@ TARGET_OPTIONS = frozenset(
         "obsolete_syncprops",
         "list_images_timeout",
         "leftover_age",
+        "data_timeout",
         "tenant_id",
         "use_keystone_v3",
     }
@@ -486,6 +488,7 @@ def _build_target(section: _Section, environ: Mapping[str, str], warnings: list[
         support_obsolete_images=section.boolean("support_obsolete_images", True),
         obsolete_syncprops=section.items("obsolete_syncprops"),
         list_images_timeout=section.integer("list_images_timeout", 30, minimum=1),
+        data_timeout=section.integer("data_timeout", 600, minimum=1),
         tenant_id=section.string("tenant_id"),
         leftover_age=section.integer("leftover_age", 3600, minimum=0),
     )

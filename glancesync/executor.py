@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 from glancesync import planner as pl
+from glancesync import regionlog
 from glancesync import result as rs
 from glancesync import status as st
 from glancesync.backends.base import UPLOAD_MARKER, Backend, ImageSource, ProgressCallback
@@ -118,12 +119,12 @@ class Executor:
         try:
             result = rs.RegionResult(self.full, images=initial_results(self.plan, self.dry_run))
             entries = self._entries(result.images)
-            for action in self.plan.actions:
-                entry = entries.get((action.kind == pl.UPDATE_OBSOLETE, action.name))
+            for action, entry in zip(self.plan.actions, entries, strict=True):
                 try:
                     if self.should_cancel():
                         raise Cancelled()
-                    self._run(action)
+                    with regionlog.region_logging(self.log, self.full):
+                        self._run(action)
                 except Exception as exc:  # noqa: BLE001 - a failure stops this region only (6.6)
                     message = self._error_text(exc)
                     self.log.error(self._log_text(exc, message))
@@ -167,9 +168,18 @@ class Executor:
         self.log.debug("unexpected error in region %s", self.full, exc_info=True)
         return f"{self.full}: Unexpected error. Cause: {exc!r}"
 
-    @staticmethod
-    def _entries(images: list[rs.ImageResult]) -> dict[tuple[bool, str], rs.ImageResult]:
-        return {(e.action == pl.UPDATE_OBSOLETE, e.name): e for e in images}
+    def _entries(self, images: list[rs.ImageResult]) -> list[rs.ImageResult | None]:
+        """The result entry of each action, in action order.
+
+        Obsolete updates are matched by position, not by name: two region images renamed
+        to the same ``<base>_obsolete`` are two entries with one name.
+        """
+        by_name = {e.name: e for e in images if e.action != pl.UPDATE_OBSOLETE}
+        obsolete = iter([e for e in images if e.action == pl.UPDATE_OBSOLETE])
+        return [
+            next(obsolete) if a.kind == pl.UPDATE_OBSOLETE else by_name.get(a.name)
+            for a in self.plan.actions
+        ]
 
     def _run(self, action: Action) -> None:
         if action.kind == pl.UPDATE_OBSOLETE:
@@ -195,6 +205,7 @@ class Executor:
     def _update(self, a: Action) -> None:
         if self.dry_run:
             self.log.info(f"{self.full}: Image pending to update the metadata {a.name}")
+            self._resolve(a)  # the same warnings as the real run
             return
         self.log.info(f"{self.full}: Updating the metadata of image {a.name}")
         current = self.map[a.name]
@@ -213,7 +224,10 @@ class Executor:
             self.log.info(f"{self.full}: {_FIRST_LINE[a.kind]} {a.name} ({mb} MB)")
         self.uploaded_bytes += a.size
         if self.dry_run:
+            self._resolve(a)  # the same warnings as the real run
             self.log.info(f"{self.full}: Pending: {a.name} ({mb} MB)")
+            # stands for the copy the real run would make: later references resolve to it
+            self.map[a.name] = a.master
             return
         props = {**a.properties, **self._resolve(a)}
         if self.run_id:

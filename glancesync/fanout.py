@@ -41,13 +41,16 @@ Why the waits cannot deadlock:
 
 from __future__ import annotations
 
+import contextvars
 import copy
+import functools
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from glancesync import regionlog
 from glancesync.backends.base import ImageSource
 from glancesync.backends.glance_data import StreamHashes
 from glancesync.image import Image
@@ -221,6 +224,7 @@ class Broadcast:
         name: str = "fanout",
         reopen: Callable[[], ImageSource] | None = None,
         hash_algo: str | None = None,
+        context: contextvars.Context | None = None,
     ):
         self.source = source
         self.size = source.size
@@ -231,7 +235,8 @@ class Broadcast:
             for _ in range(consumers)
         ]
         self.done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        run = self._run if context is None else functools.partial(context.run, self._run)
+        self._thread = threading.Thread(target=run, name=name, daemon=True)
 
     @property
     def peak_buffered(self) -> int:
@@ -320,6 +325,7 @@ class _Shared:
     consumers: dict[str, Consumer] = field(default_factory=dict)
     error: Exception | None = None
     broadcast: Broadcast | None = None
+    loggers: list[regionlog.Target] = field(default_factory=list)  # of the joined regions
 
     @property
     def key(self) -> tuple[int, str]:
@@ -431,6 +437,7 @@ class FanOut:
             entry.master = master
             entry.deadline = time.monotonic() + self.join_timeout
         entry.joined.append(region)
+        entry.loggers.extend(regionlog.current())  # the read's warnings concern each region
         return entry
 
     def _missing(self, entry: _Shared) -> set[str]:
@@ -468,6 +475,7 @@ class FanOut:
                 name=f"fanout-{master.name}",
                 reopen=lambda: self._own_read(master, fallback=True),
                 hash_algo=master.os_hash_algo,
+                context=regionlog.shared_by(entry.loggers),
             )
             consumers = dict(zip(entry.joined, broadcast.consumers, strict=True))
             broadcast.start()

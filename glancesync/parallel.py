@@ -13,7 +13,7 @@ import threading
 import time
 
 from glancesync.engine import LOGGER_NAME, GlanceSync
-from glancesync.errors import BackendError
+from glancesync.errors import BackendError, UsageError
 from glancesync.interrupts import Stop
 from glancesync.leftovers import Runs
 from glancesync.progress import progress_factory
@@ -32,6 +32,8 @@ def make_run_folder(parent: str = ".") -> str:
         except FileExistsError:
             n += 1
             folder = f"{base}_{n}"
+        except OSError as exc:
+            raise UsageError(f"cannot create the run folder {folder}: {exc.strerror}") from None
 
 
 def region_logger(folder: str, region: str, index: int) -> logging.Logger:

@@ -32,6 +32,26 @@ def parse_region(text: str, targets: Iterable[str]) -> RegionRef:
     return RegionRef(target, name)
 
 
+def check_region_args(args: Iterable[str], targets: Iterable[str]) -> None:
+    """Raise the ConfigError of a region argument that cannot work, before any region is
+    listed (a ``master:`` earlier in the list would otherwise contact Keystone first):
+    an unknown target prefix, or a name that cannot be part of a file name (``--parallel``
+    logs and backups are files named after the region)."""
+    known = set(targets)
+    for arg in args:
+        if "/" in arg or "\0" in arg:
+            raise ConfigError(
+                f"region name {arg!r} must not contain '/' or NUL", source="command line"
+            )
+        if ":" not in arg:
+            continue
+        target = arg.split(":", 1)[0] if arg[:-1] else "master"
+        if target not in known:
+            raise ConfigError(
+                f"unknown target '{target}' in region name '{arg}'", source="command line"
+            )
+
+
 def expand_target(
     target: str, regions: list[str], ignore: Iterable[str], master_region: str
 ) -> list[RegionRef]:

@@ -62,7 +62,9 @@ class FakeImages:
 
 def backend_with(client: Any, retry: RetryPolicy) -> GlanceBackend:
     """A GlanceBackend of the master target whose every region client is ``client``."""
-    target = SimpleNamespace(name="master", password="secret-pw", list_images_timeout=30)
+    target = SimpleNamespace(
+        name="master", password="secret-pw", list_images_timeout=30, data_timeout=600
+    )
     config = SimpleNamespace(main=SimpleNamespace(images_dir="/nonexistent"))
     backend = GlanceBackend(target, config, retry=retry)  # type: ignore[arg-type]
     backend._client = lambda region, kind="data": client  # type: ignore[method-assign]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from glancesync.backends.csvfile import read_backup
 from glancesync.backends.mock import MockStore
 from glancesync.config import load_config
 from glancesync.engine import GlanceSync
+from glancesync.result import RegionResult
 
 ROOT = Path(__file__).parent / "scenarios"
 DEFAULT_CONFIG = """
@@ -39,9 +42,9 @@ def load_scenario(name: str) -> tuple[GlanceSync, MockStore, list[str]]:
     text = config_file.read_text() if config_file.exists() else DEFAULT_CONFIG
     config = load_config(text=text, environ={})
     store = MockStore.load(str(folder))
-    gs = GlanceSync(
-        config, make_backends(config, environ={}, store=store), logging.getLogger("scenario")
-    )
+    log = logging.getLogger("scenario")
+    log.setLevel(logging.INFO)
+    gs = GlanceSync(config, make_backends(config, environ={}, store=store), log)
     regions = sorted(p.stem for p in (ROOT / f"{name}.status_pre").glob("*.csv"))
     return gs, store, regions
 
@@ -83,6 +86,43 @@ def _fields(img) -> tuple:
     )
 
 
+def outcome_rows(result: RegionResult) -> list[list[str]]:
+    """A region's result as the rows of ``S.outcome/<F>.csv``: the failed flag, then the
+    summary line (or the error of a failed region), then one row per image result."""
+    rows = [["failed", str(result.failed)]]
+    rows.append(["error", result.error] if result.failed else ["summary", result.summary])
+    for e in result.images:
+        rows.append([e.name, e.statusBefore or "", e.action, e.result, e.error or ""])
+    return rows
+
+
+class LogLines(logging.Handler):
+    """The ``LEVEL:message`` lines of the scenario logger, as the CLI prints them (7.7)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.levelname}:{record.getMessage()}")
+
+
+def expected_log(name: str, region: str) -> list[str] | None:
+    """Lines of ``S.log/<F>.txt`` (optional) that the region's sync must log, in order."""
+    path = ROOT / f"{name}.log" / f"{region}.txt"
+    return path.read_text().splitlines() if path.exists() else None
+
+
+def in_order(expected: list[str], lines: list[str]) -> bool:
+    remaining = iter(lines)
+    return all(any(line == want for line in remaining) for want in expected)
+
+
+def expected_outcome(name: str, region: str) -> list[list[str]]:
+    with open(ROOT / f"{name}.outcome" / f"{region}.csv", newline="") as handle:
+        return [row for row in csv.reader(handle) if row]
+
+
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_status_before(name):
     gs, _, regions = load_scenario(name)
@@ -94,7 +134,15 @@ def test_status_before(name):
 def test_sync_result_and_status_after(name):
     gs, store, regions = load_scenario(name)
     for region in regions:
-        gs.sync_region(region)
+        logged = LogLines()
+        gs.log.addHandler(logged)
+        try:
+            result = gs.sync_region(region)
+        finally:
+            gs.log.removeHandler(logged)
+        assert outcome_rows(result) == expected_outcome(name, region), region
+        wanted = expected_log(name, region)
+        assert wanted is None or in_order(wanted, logged.lines), (region, logged.lines)
     assert store_contents(store) == expected_contents(name)
     for region in regions:
         assert status_text(gs, region) == expected_status(name, "status_post", region), region
@@ -105,8 +153,41 @@ def test_sync_result_and_status_after(name):
     assert store_contents(store) == before
 
 
+def dry_run_rows(expected: list[list[str]]) -> list[list[str]]:
+    """The outcome a dry-run must report for a region whose real sync is ``expected``:
+    every action ``planned`` (nothing can fail), never failed, the pending MBs."""
+    (_, _), (kind, text) = expected[:2]
+    rows = [["failed", "False"]]
+    if kind == "summary":
+        pending = re.fullmatch(r"(.*):   Total uploaded to region: (\d+) \(MB\) ", text)
+        rows.append(["summary", f"{pending[1]}: MBs pending : {pending[2]}" if pending else text])
+    else:
+        rows.append(["summary", "<MBs of the uploads a failed run did not reach>"])
+    for name, before, action, result, _ in expected[2:]:
+        planned = result in ("done", "failed", "not_run")
+        rows.append([name, before, action, "planned" if planned else result, ""])
+    return rows
+
+
+@pytest.mark.parametrize("name", [s for s in SCENARIOS if (ROOT / f"{s}.result").is_dir()])
+def test_dry_run_plans_what_the_sync_does_and_writes_nothing(name):
+    gs, store, regions = load_scenario(name)
+    before = store_contents(store)
+    for region in regions:
+        got = outcome_rows(gs.sync_region(region, dry_run=True))
+        wanted = dry_run_rows(expected_outcome(name, region))
+        if expected_outcome(name, region)[0] == ["failed", "False"]:
+            assert got == wanted, region
+        else:  # the real run failed: its MB total is not known, the rows are
+            assert got[0] == wanted[0] and got[2:] == wanted[2:], region
+    assert store_contents(store) == before
+
+
 def test_every_scenario_has_expectations():
     assert len(SCENARIOS) >= 8
     for name in SCENARIOS:
         assert (ROOT / f"{name}.status_pre").is_dir(), name
         assert os.listdir(ROOT / f"{name}.status_pre"), name
+        if (ROOT / f"{name}.result").is_dir():
+            outcomes = sorted(os.listdir(ROOT / f"{name}.outcome"))
+            assert outcomes == sorted(os.listdir(ROOT / f"{name}.status_pre")), name

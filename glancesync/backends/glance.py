@@ -31,6 +31,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from glancesync import regionlog
 from glancesync.backends.base import (
     UPLOAD_MARKER,
     UPLOAD_MARKER_VALUE,
@@ -63,8 +64,6 @@ LOG = logging.getLogger(__name__)
 
 # Set on every image glancesync creates, removed once its data is verified: an image that
 # still carries it is a leftover of an interrupted upload.
-# Socket read timeout (not a total) of uploads and downloads.
-DATA_TIMEOUT = 600.0
 _VERSION_PATH = re.compile(r"/v\d+(\.\d+)?/?$")
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>:?\s*")
 _CONNECT = re.compile(r"Unable to establish connection to (https?://[^/\s]+)")
@@ -168,13 +167,16 @@ class GlanceBackend:
         config: Config,
         chunk_size: int = CHUNK_SIZE,
         page_size: int | None = None,
-        data_timeout: float = DATA_TIMEOUT,
+        data_timeout: float | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
         self.target = target
         self.target_name = target.name
         self.images_dir = config.main.images_dir
-        self.chunk_size, self.page_size, self.data_timeout = chunk_size, page_size, data_timeout
+        self.chunk_size, self.page_size = chunk_size, page_size
+        # socket read timeout (not a total) of uploads and downloads: the target's
+        # data_timeout option unless a caller (a test) gives its own
+        self.data_timeout = target.data_timeout if data_timeout is None else data_timeout
         self.retry = retry or RetryPolicy.from_env()
         self._lock = threading.RLock()
         self._auth: Any = None
@@ -511,7 +513,9 @@ class GlanceBackend:
             if http_status(exc) == 404:
                 return True
             reason = self._reason(exc)
-            LOG.warning("could not delete the half-uploaded image %s: %s", image_id, reason)
+            regionlog.warning(
+                LOG, "could not delete the half-uploaded image %s: %s", image_id, reason
+            )
             return False
         return True
 

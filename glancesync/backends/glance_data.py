@@ -8,6 +8,8 @@ memory use does not grow with the image size and no temporary file is written.
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import hashlib
 import logging
 import queue
@@ -15,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from glancesync import regionlog
 from glancesync.backends.base import ImageSource, ProgressCallback
 from glancesync.backends.retry import RetryPolicy, is_transient
 
@@ -55,8 +58,6 @@ class FileSource:
 # Opens the master image data at a byte offset: ``open_stream(offset)`` yields the bytes
 # from ``offset`` to the end (an HTTP ``Range: bytes=<offset>-`` request when offset > 0).
 StreamOpener = Callable[[int], Iterator[bytes]]
-# Test hook: wraps each opened stream (given its offset), e.g. to break it once mid-way.
-StreamFault = Callable[[Iterator[bytes], int], Iterator[bytes]]
 
 
 class ApiSource:
@@ -76,11 +77,9 @@ class ApiSource:
         image_id: str,
         size: int,
         retry: RetryPolicy | None = None,
-        fault: StreamFault | None = None,
     ):
         self.open_stream, self.image_id, self.size = open_stream, image_id, size
         self.retry = retry or RetryPolicy.from_env()
-        self.fault = fault
         self.resumed_at: list[int] = []
 
     def chunks(self) -> Iterator[bytes]:
@@ -100,7 +99,8 @@ class ApiSource:
                         return  # every byte arrived; only the end of the response was lost
                     resumes += 1
                     _close(stream)
-                    LOG.warning(
+                    regionlog.warning(
+                        LOG,
                         "master image %s: stream broke after %d bytes (%s); resuming",
                         self.image_id,
                         offset,
@@ -119,10 +119,9 @@ class ApiSource:
 
     def _open(self, offset: int) -> Iterator[bytes]:
         """The stream from ``offset``; opening is retried on transient errors."""
-        stream = self.retry.call(
+        return self.retry.call(
             lambda: iter(self.open_stream(offset)), f"download of master image {self.image_id}"
         )
-        return self.fault(stream, offset) if self.fault is not None else stream
 
 
 def _close(stream: Iterator[bytes]) -> None:
@@ -275,7 +274,9 @@ class HashingReader:
 
     def _start(self) -> None:
         self._queue = queue.Queue(self._prefetch)
-        self._thread = threading.Thread(target=self._pump, name="glancesync-read", daemon=True)
+        # the reader runs in the uploading region's context: its warnings are the region's
+        pump = functools.partial(contextvars.copy_context().run, self._pump)
+        self._thread = threading.Thread(target=pump, name="glancesync-read", daemon=True)
         self._thread.start()
 
     def _pump(self) -> None:

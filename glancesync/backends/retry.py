@@ -29,6 +29,7 @@ from typing import TypeVar
 
 import tenacity
 
+from glancesync import regionlog
 from glancesync.errors import BackendError
 
 LOG = logging.getLogger(__name__)
@@ -97,7 +98,8 @@ def _log_retry(what: str) -> Callable[[tenacity.RetryCallState], None]:
     def log(state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
         wait = state.next_action.sleep if state.next_action is not None else 0.0
-        LOG.warning(
+        regionlog.warning(
+            LOG,
             "%s failed (attempt %d): %s; retrying in %.1f s",
             what,
             state.attempt_number,

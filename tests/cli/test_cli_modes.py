@@ -2,48 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 from glancesync.backends.csvfile import read_folder
 
 from .conftest import BASIC_CONFIG
-
-EXPECTED_HELP = """\
-usage: glancesync [-h] [--parallel] [--config CONFIG [CONFIG ...]]
-                  [--dry-run | --show-status | --show-regions | --make-backup]
-                  [region ...]
-
-A tool to sync images from a master region to other regions
-
-positional arguments:
-  region                region where the images are uploaded to
-
-options:
-  -h, --help            show this help message and exit
-  --parallel            sync several regions in parallel
-  --config CONFIG [CONFIG ...]
-                        override configuration options. (e.g.
-                        main.master_region=Valladolid
-                        metadata_condition='image.name=="name1"')
-  --dry-run             do not upload actually the images
-  --show-status         do not sync, but show the synchronisation status
-  --show-regions        don not sync, only show the available regions
-  --make-backup         do no sync, make a backup of the regions' metadata
-"""
-
-
-def test_help_text_is_the_documented_one():
-    env = {**os.environ, "COLUMNS": "80"}
-    out = subprocess.run(
-        [sys.executable, "-m", "glancesync", "--help"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert out == EXPECTED_HELP
 
 
 def test_modes_are_mutually_exclusive(run):

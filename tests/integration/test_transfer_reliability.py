@@ -28,6 +28,7 @@ from glancesync.errors import BackendError
 from glancesync.image import Image
 from testbed import Testbed
 from tests.imagedata import image_for
+from tests.streamfaults import with_fault
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +45,8 @@ def master_view(b: GlanceBackend, image_id: str) -> Image:
 
 
 def break_once_after(limit: int) -> Callable[[Iterator[bytes], int], Iterator[bytes]]:
-    """A StreamFault: the first stream opened raises ConnectionResetError after ``limit`` bytes."""
+    """A fault (tests.streamfaults): the first stream raises ConnectionResetError after
+    ``limit`` bytes."""
     used = [False]
 
     def fault(stream: Iterator[bytes], offset: int) -> Iterator[bytes]:
@@ -96,7 +98,9 @@ def test_a_broken_master_download_resumes_with_range(make_config, add_image, gla
         offsets.append(offset)
         return plain.open_stream(offset)
 
-    source = ApiSource(counting, made.id, master.size, QUICK, fault=break_once_after(1_500_000))
+    source = ApiSource(
+        with_fault(counting, break_once_after(1_500_000)), made.id, master.size, QUICK
+    )
     new = b.upload("Trento", master, True, {}, source)
     assert offsets == [0, 1_500_000] and source.resumed_at == [1_500_000]
     assert (new.checksum, new.os_hash_value) == (made.md5, master.os_hash_value)
@@ -133,7 +137,9 @@ def test_a_master_glance_killed_mid_download_resumes_once_it_is_back(
             return stream
         return _calling_after(stream, 4_000_000, kill_and_restart)
 
-    source = ApiSource(plain.open_stream, made.id, master.size, patient, fault=kill_first_stream)
+    source = ApiSource(
+        with_fault(plain.open_stream, kill_first_stream), made.id, master.size, patient
+    )
     new = b.upload("Trento", master, True, {}, source)
     assert restarted.is_set()
     assert len(source.resumed_at) == 1 and 4_000_000 <= source.resumed_at[0] < master.size

@@ -23,6 +23,7 @@ from glancesync.errors import BackendError
 from glancesync.image import Image
 from tests import fakeglance
 from tests.imagedata import image_for
+from tests.streamfaults import with_fault
 
 FAST = RetryPolicy(attempts=3, wait=0.0, max_wait=0.0)
 DATA = bytes(range(256)) * 40  # 10 240 bytes
@@ -267,7 +268,8 @@ class RangeServer:
 
 
 def break_after(limit: int, times: int = 1, error: type[Exception] = ConnectionResetError):
-    """A StreamFault: the first ``times`` streams raise ``error`` after ``limit`` bytes."""
+    """A fault (tests.streamfaults): the first ``times`` streams raise ``error`` after
+    ``limit`` bytes."""
     left = [times]
 
     def fault(stream: Iterator[bytes], offset: int) -> Iterator[bytes]:
@@ -291,14 +293,14 @@ def break_after(limit: int, times: int = 1, error: type[Exception] = ConnectionR
 
 def test_a_broken_download_resumes_at_the_byte_it_reached():
     server = RangeServer()
-    source = ApiSource(server, "m-1", len(DATA), FAST, fault=break_after(4321))
+    source = ApiSource(with_fault(server, break_after(4321)), "m-1", len(DATA), FAST)
     assert b"".join(source.chunks()) == DATA
     assert server.offsets == [0, 4321] and source.resumed_at == [4321]
 
 
 def test_resumes_are_bounded():
     server = RangeServer()
-    source = ApiSource(server, "m-1", len(DATA), FAST, fault=break_after(10, times=5))
+    source = ApiSource(with_fault(server, break_after(10, times=5)), "m-1", len(DATA), FAST)
     with pytest.raises(ConnectionResetError):
         b"".join(source.chunks())
     assert server.offsets == [0, 10, 20]
@@ -306,7 +308,9 @@ def test_resumes_are_bounded():
 
 def test_a_non_transient_stream_error_is_not_resumed():
     server = RangeServer()
-    source = ApiSource(server, "m-1", len(DATA), FAST, fault=break_after(10, error=ValueError))
+    source = ApiSource(
+        with_fault(server, break_after(10, error=ValueError)), "m-1", len(DATA), FAST
+    )
     with pytest.raises(ValueError):
         b"".join(source.chunks())
     assert server.offsets == [0]
@@ -327,7 +331,7 @@ def test_open_failure_is_retried_then_reported_as_cannot_open():
 def test_upload_from_a_resumed_download_has_the_right_checksum():
     images = FakeImages()
     server = RangeServer()
-    source = ApiSource(server, "m-1", len(DATA), FAST, fault=break_after(5000))
+    source = ApiSource(with_fault(server, break_after(5000)), "m-1", len(DATA), FAST)
     new = upload(fake_backend(images), source)
     assert new.checksum == hashlib.md5(DATA).hexdigest()
     assert server.offsets == [0, 5000] and images.created == ["id-1"]
