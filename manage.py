@@ -50,6 +50,9 @@ def runserver(
 ) -> None:
     app = info.load_app()
     settings: Settings = app.config["SETTINGS"]
+    from app.tasks import start_service
+
+    start_service(app)
     app.run(
         host=host or settings.host,
         port=port or settings.port,

@@ -29,7 +29,7 @@ from app.settings import (
     load_settings,
     psycopg_url,
 )
-from app.tasks import init_tasks, recover_at_start
+from app.tasks import init_tasks
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 migrate = Migrate()
@@ -40,10 +40,13 @@ DEFAULTS: dict[str, Any] = {
     # Progress stored and cancel requests polled at most this often (seconds) per task.
     "PROGRESS_INTERVAL": 1.0,
     "DEAD_AFTER": 60.0,
+    # A queued task nobody claims within this many seconds ends failed (D23).
+    "QUEUE_TIMEOUT": 3600.0,
+    # Attempts of a task's final write on database errors (exponential backoff).
+    "FINAL_WRITE_ATTEMPTS": 5,
     "REGIONS_REFRESH": REFRESH_SECONDS,
     "CORE_CONFIG_FILE": None,  # None: GLANCESYNC_CONFIG, else /etc/glancesync.conf
     "CONFIGURE_LOGGING": True,
-    "RECOVER_ON_START": True,
     "TOKEN_VALIDATOR": None,  # None: Keystone with the [openstack] credentials
     "MIGRATIONS_DIR": MIGRATIONS_DIR,
 }
@@ -88,8 +91,8 @@ def create_app(
     init_tasks(app)
     app.register_blueprint(bp)
     app.shell_context_processor(lambda: {"db": db, "Task": Task})
-    if app.config["RECOVER_ON_START"]:
-        recover_at_start(app)
+    # Task recovery and the lease loop start with the server (app.tasks.start_service),
+    # not here: ``db upgrade`` and the other commands build the app too.
     return app
 
 

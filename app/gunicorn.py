@@ -23,8 +23,11 @@ class GlanceSyncServer(BaseApplication):
 
     def load(self):
         from app import create_app
+        from app.tasks import start_service
 
-        return create_app()
+        app = create_app()
+        start_service(app)
+        return app
 
 
 def run_gunicorn(host: str, port: int, workers: int, pidfile: str, loglevel: str) -> None:

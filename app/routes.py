@@ -15,9 +15,9 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import delete, select
 
 from app.errors import ApiError, error_response
-from app.models import SYNCING, Task, db, utcnow
+from app.models import QUEUED, SYNCING, Task, db
 from app.regions import core
-from app.tasks import fail_if_dead, request_cancel, start_sync
+from app.tasks import cancel_queued, fail_if_dead, request_cancel, start_sync
 from glancesync.errors import BackendError
 
 bp = Blueprint("api", __name__)
@@ -85,9 +85,11 @@ def find_task(full: str, task_id: str) -> Task:
 
 
 def delete_task(full: str, task_id: str) -> None:
-    """Delete a finished task; 409 while it syncs, 404 when it is not there."""
+    """Delete a finished task; 409 while it is queued or syncing, 404 when it is not there."""
     task = find_task(full, task_id)
-    result = db.session.execute(delete(Task).where(Task.id == task.id, Task.status != SYNCING))
+    result = db.session.execute(
+        delete(Task).where(Task.id == task.id, Task.status.not_in((QUEUED, SYNCING)))
+    )
     db.session.commit()
     if not result.rowcount:
         db.session.expire_all()
@@ -136,7 +138,10 @@ def cancel_task(region: str, task_id: str) -> Response | tuple[Response, int]:
     message ``cancelled`` within a chunk once its worker sees the request. 409 when the
     task already ended, or its worker died (it is marked failed, as a POST would)."""
     task = find_task(core().resolve(region), task_id)
-    if task.status == SYNCING and fail_if_dead(task, utcnow()):
+    if task.status == QUEUED and cancel_queued(task):
+        db.session.expire_all()
+        return jsonify(find_task(task.region, task_id).to_dict()), 202
+    if task.status == SYNCING and fail_if_dead(task):
         db.session.expire_all()
     if not request_cancel(task):
         return error_response(409, NOT_SYNCING)
