@@ -161,7 +161,7 @@ def authenticate(cache: TokenCache, required_roles: tuple[str, ...]) -> TokenInf
     return info
 
 
-PUBLIC_ENDPOINTS = {"api.info", "api.openapi", "static"}
+PUBLIC_ENDPOINTS = {"api.info", "api.openapi"}
 
 
 def check_request() -> None:

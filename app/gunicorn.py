@@ -7,6 +7,8 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from app.settings import Settings
+
 
 class GlanceSyncServer(BaseApplication):
     """Gunicorn with our options and the app factory: each worker builds its own app,
@@ -30,17 +32,31 @@ class GlanceSyncServer(BaseApplication):
         return app
 
 
-def run_gunicorn(host: str, port: int, workers: int, pidfile: str, loglevel: str) -> None:
-    """Serve until stopped; the pid file's folders are created (relative to the cwd)."""
-    folder = os.path.dirname(pidfile)
+def bind_address(host: str, port: int) -> str:
+    """``host:port``; an IPv6 address goes in brackets (``[::]:8080``)."""
+    host = host.strip("[]")
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None:
+    """Serve until stopped; the pid file's folders are created (relative to the cwd).
+
+    gthread workers: requests run in ``THREADS`` threads while the worker's main loop
+    keeps telling the arbiter it is alive, so a long GET or a long sync never reaches
+    ``TIMEOUT``; the app is built in each worker after the fork (no ``preload_app``)."""
+    folder = os.path.dirname(settings.pidfile)
     if folder:
         os.makedirs(folder, exist_ok=True)
     GlanceSyncServer(
         {
-            "bind": f"{host}:{port}",
+            "bind": bind_address(host, port),
             "workers": workers,
-            "pidfile": pidfile,
-            "loglevel": loglevel,
+            "worker_class": "gthread",
+            "threads": settings.threads,
+            "timeout": settings.timeout,
+            "graceful_timeout": settings.graceful_timeout,
+            "pidfile": settings.pidfile,
+            "loglevel": settings.loglevel,
             # Gunicorn >= 25.1 opens one control socket per user (~/.gunicorn/gunicorn.ctl):
             # a second server on the host (demo, tests) would take it over from the first.
             "control_socket_disable": True,

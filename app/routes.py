@@ -109,13 +109,49 @@ def create_task(region: str) -> tuple[Response, int, dict]:
     return jsonify(task.to_dict()), 202 if created else 200, {"Location": task_location(task)}
 
 
+MAX_PAGE = 1000
+
+
+def page_limit() -> int | None:
+    """``?limit=``: None when absent (every task, as before pagination existed)."""
+    text = request.args.get("limit")
+    if text is None:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+        raise ApiError(400, f"limit must be an integer from 1 to {MAX_PAGE}")
+    return int(text)
+
+
+def after_marker(full: str, query):
+    """Restrict ``query`` to the tasks older than ``?marker=`` (newest-first order)."""
+    marker_id = request.args.get("marker")
+    if marker_id is None:
+        return query
+    marker = db.session.scalars(
+        select(Task).where(Task.task_id == marker_id, Task.region == full)
+    ).first()
+    if marker is None:
+        raise ApiError(400, "marker is not a task of this region")
+    older = Task.created < marker.created
+    same_time = (Task.created == marker.created) & (Task.id < marker.id)
+    return query.where(older | same_time)
+
+
 @bp.get("/v1/regions/<region>/tasks")
 def list_tasks(region: str) -> Response:
+    """Newest first; with ``limit``, one page and a ``next`` link while more remain."""
     full = core().resolve(region)
-    tasks = db.session.scalars(
-        select(Task).where(Task.region == full).order_by(Task.created.desc(), Task.id.desc())
-    )
-    return jsonify({"tasks": [task.to_dict(with_images=False) for task in tasks]})
+    limit = page_limit()
+    query = after_marker(full, select(Task).where(Task.region == full))
+    query = query.order_by(Task.created.desc(), Task.id.desc())
+    if limit is not None:
+        query = query.limit(limit + 1)
+    tasks = list(db.session.scalars(query))
+    body: dict = {"tasks": [task.to_dict(with_images=False) for task in tasks[:limit]]}
+    if limit is not None and len(tasks) > limit:
+        last = tasks[limit - 1].task_id
+        body["next"] = f"/v1/regions/{quote(full, safe=':')}/tasks?limit={limit}&marker={last}"
+    return jsonify(body)
 
 
 @bp.get("/v1/regions/<region>/tasks/<task_id>")

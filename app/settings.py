@@ -67,6 +67,12 @@ class Settings:
     workers: int = 5
     pidfile: str = "tmp/processes.pid"
     loglevel: str = "info"
+    # gthread workers: requests run in THREADS threads, so the arbiter's TIMEOUT (the
+    # worker's own heartbeat) never kills a worker busy with a long request or sync.
+    threads: int = 8
+    timeout: int = 60
+    graceful_timeout: int = 30
+    pool_size: int = 5  # PostgreSQL connections per server process
 
 
 def locate(var: str, name: str, environ: Mapping[str, str], fiware_dir: str = FIWARE_DIR) -> str:
@@ -126,6 +132,15 @@ class _Reader:
                 f"not {value!r}"
             ) from None
 
+    def get_positive(self, section: str, key: str, default: int) -> int:
+        value = self.get_int(section, key, default)
+        if value < 1:
+            raise SettingsError(
+                f"ERROR: Key {key} in section [{section}] of {self.path} must be at least 1, "
+                f"not {value}"
+            )
+        return value
+
 
 def _openstack(reader: _Reader) -> OpenStackSettings:
     section = "openstack"
@@ -137,6 +152,14 @@ def _openstack(reader: _Reader) -> OpenStackSettings:
             f"[{section}] of {reader.path}"
         )
     roles = reader.get(section, "REQUIRED_ROLES", "admin")
+    if reader.parser.has_option(section, "REQUIRED_ROLES"):
+        roles = reader.parser.get(section, "REQUIRED_ROLES")  # set but empty is an error
+    required = tuple(r.strip() for r in roles.split(",") if r.strip())
+    if not required:  # e.g. "," : every token would pass, whatever its roles
+        raise SettingsError(
+            f"ERROR: Key REQUIRED_ROLES in section [{section}] of {reader.path} names no role; "
+            "give at least one (default: admin)"
+        )
     return OpenStackSettings(
         keystone_url=keystone_v3_url(reader.get(section, "KEYSTONE_URL")),
         user=reader.get(section, "ADM_USER"),
@@ -145,7 +168,7 @@ def _openstack(reader: _Reader) -> OpenStackSettings:
         tenant_name=tenant_name,
         user_domain_name=reader.get(section, "USER_DOMAIN_NAME", "Default"),
         project_domain_name=reader.get(section, "PROJECT_DOMAIN_NAME", "Default"),
-        required_roles=tuple(r.strip() for r in roles.split(",") if r.strip()),
+        required_roles=required,
     )
 
 
@@ -168,6 +191,12 @@ def read_settings(settings_file: str, logging_file: str) -> Settings:
         workers=reader.get_int("gunicorn", "WORKERS", Settings.workers),
         pidfile=reader.get("gunicorn", "PIDFILE", Settings.pidfile),
         loglevel=reader.get("gunicorn", "LOGLEVEL", Settings.loglevel),
+        threads=reader.get_positive("gunicorn", "THREADS", Settings.threads),
+        timeout=reader.get_positive("gunicorn", "TIMEOUT", Settings.timeout),
+        graceful_timeout=reader.get_positive(
+            "gunicorn", "GRACEFUL_TIMEOUT", Settings.graceful_timeout
+        ),
+        pool_size=reader.get_positive("database", "POOL_SIZE", Settings.pool_size),
     )
 
 

@@ -25,7 +25,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask, current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -475,6 +475,17 @@ def new_task(region: str, user: str) -> Task:
         worker="",
         heartbeat=now,
     )
+
+
+def prune_finished(days: float) -> int:
+    """Delete the synced/failed tasks not updated for ``days`` days (database clock);
+    queued and syncing tasks are never touched. Returns how many went."""
+    cutoff = db_now(db.session) - timedelta(days=days)
+    result = db.session.execute(
+        delete(Task).where(Task.status.in_((SYNCED, FAILED)), Task.updated < cutoff)
+    )
+    db.session.commit()
+    return result.rowcount
 
 
 def schema_at_head(app: Flask) -> bool:
