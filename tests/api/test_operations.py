@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-
 from sqlalchemy import text
 
 from app.models import FAILED, QUEUED, SYNCED, db
