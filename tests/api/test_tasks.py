@@ -224,17 +224,35 @@ def test_region_list_is_refreshed(app, monkeypatch):
     core = Core(app.config["CORE_CONFIG_FILE"], refresh=300, timer=lambda: now[0])
     gs = core.glancesync()
     calls = []
-    real = gs.known_regions
+    for name, backend in gs.backends.items():
+        real = backend.regions
 
-    def counting():
-        calls.append(now[0])
-        return real()
+        def counting(name=name, real=real):
+            calls.append((name, now[0]))
+            return real()
 
-    monkeypatch.setattr(gs, "known_regions", counting)
+        monkeypatch.setattr(backend, "regions", counting)
     assert "Burgos" in core.regions() and "other:Madrid" in core.regions()
     now[0] = 299
     core.resolve("master:Burgos")
-    assert calls == [0.0]
+    assert calls == [("master", 0.0), ("other", 0.0)]
     now[0] = 301
     assert core.resolve("other:Madrid") == "other:Madrid"
-    assert calls == [0.0, 301]
+    assert calls[2:] == [("other", 301)]  # only the target of the region asked for
+
+
+def test_one_target_down_makes_only_its_regions_unavailable(app, monkeypatch):
+    from glancesync.errors import BackendError
+
+    with app.app_context():
+        gs = Core.glancesync(app.extensions["glancesync.core"])
+
+        def down():
+            raise BackendError("other: Error retrieving region list. Cause: Keystone is down")
+
+        monkeypatch.setattr(gs.backends["other"], "regions", down)
+    client = app.test_client()
+    assert client.get("/v1/regions/Burgos/images", headers=AUTH).status_code == 200
+    response = client.get("/v1/regions/other:Madrid/images", headers=AUTH)
+    assert response.status_code == 503
+    assert "other: Error retrieving region list" in response.get_json()["error"]["description"]
