@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from app.settings import Settings
+
+TASKS_EXTENSION = "glancesync.tasks"  # app.tasks.EXTENSION, without importing the app here
 
 
 class GlanceSyncServer(BaseApplication):
@@ -30,6 +34,24 @@ class GlanceSyncServer(BaseApplication):
         app = create_app()
         start_service(app)
         return app
+
+
+def post_worker_init(worker) -> None:
+    """Chain the worker's SIGTERM handler: first cancel the running syncs (in a thread,
+    the handler must return at once), then gunicorn's graceful exit. The process exits
+    once the sync threads wrote their tasks ``failed``, within GRACEFUL_TIMEOUT."""
+    runner = worker.wsgi.extensions[TASKS_EXTENSION]
+    graceful = max(1.0, worker.cfg.graceful_timeout - 1.0)
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum, frame) -> None:
+        threading.Thread(
+            target=runner.stop_syncs, kwargs={"timeout": graceful}, name="stop-syncs"
+        ).start()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)
 
 
 def bind_address(host: str, port: int) -> str:
@@ -55,6 +77,7 @@ def run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None
             "threads": settings.threads,
             "timeout": settings.timeout,
             "graceful_timeout": settings.graceful_timeout,
+            "post_worker_init": post_worker_init,
             "pidfile": settings.pidfile,
             "loglevel": settings.loglevel,
             # Gunicorn >= 25.1 opens one control socket per user (~/.gunicorn/gunicorn.ctl):

@@ -41,6 +41,7 @@ log = logging.getLogger("GlanceSync-API")
 EXTENSION = "glancesync.tasks"
 CREATE_ATTEMPTS = 20
 CANCELLED = "cancelled"
+STOPPED = "Sync interrupted: the service stopped"
 __all__ = ["INTERRUPTED", "TaskRunner", "recover", "runner", "start_service", "start_sync"]
 
 
@@ -54,6 +55,7 @@ class LiveTask:
     cancel: threading.Event = field(default_factory=threading.Event)
     lost: threading.Event = field(default_factory=threading.Event)
     claimed: bool = False  # the lease is taken (reserved tasks are not yet claimed)
+    stop_message: str | None = None  # set when the service stops: the task's final message
     written: int = -1  # tracker version last stored
     renewed: float = field(default_factory=time.monotonic)  # last renewal that held
 
@@ -98,6 +100,7 @@ class TaskRunner:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="sync")
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._stopping = threading.Event()  # no new claims (the service is stopping)
         self._threads: list[threading.Thread] = []
 
     @property
@@ -159,7 +162,7 @@ class TaskRunner:
     def try_claim(self, task_id: str, region: str) -> bool:
         """Claim a queued task for this runner and start its sync; False when another
         runner got it or the region is busy."""
-        if self.reserve(task_id, region) is None:
+        if self._stopping.is_set() or self.reserve(task_id, region) is None:
             return False
         try:
             claimed = leases.claim(task_id, self.worker)
@@ -190,6 +193,8 @@ class TaskRunner:
                     log.exception("Sync task %s of region %s failed", task_id, region)
                     status, message, images = FAILED, str(exc) or type(exc).__name__, []
                     live.tracker.fail_unfinished()
+                if live.stop_message and status == FAILED:
+                    message = live.stop_message
                 self._end(task_id, live, status, message, images)
             finally:
                 self.release(task_id)
@@ -325,7 +330,7 @@ class TaskRunner:
     def claim_queued(self) -> None:
         """Claim the queued tasks of free regions, as far as the pool has room."""
         room = self.max_workers - len(self.owned())
-        if room <= 0 or self._stop.is_set():
+        if room <= 0 or self._stop.is_set() or self._stopping.is_set():
             return
         for task_id, region in leases.claimable_tasks(room):
             self.try_claim(task_id, region)
@@ -355,6 +360,23 @@ class TaskRunner:
                 live[task_id].cancel.set()
             db.session.commit()
             db.session.remove()
+
+    def stop_syncs(self, message: str = STOPPED, timeout: float | None = None) -> bool:
+        """The service is stopping (SIGTERM): claim nothing more, cancel every running
+        sync (each deletes its half image and ends ``failed`` with ``message``) and wait
+        up to ``timeout`` seconds for them; True when all ended in time."""
+        self._stopping.set()
+        for task_id in self.owned():
+            live = self.live(task_id)
+            if live is not None:
+                live.stop_message = message
+                live.cancel.set()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.owned():
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def shutdown(self, wait: bool = True) -> None:
         self._stop.set()

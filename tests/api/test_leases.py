@@ -272,3 +272,27 @@ def test_cancel_of_a_queued_task_ends_it_at_once(app):
         FAILED,
         "cancelled",
     )
+
+
+# -- the service stopping ----------------------------------------------------------------------
+def test_stopping_the_service_ends_running_syncs_failed(app_factory, gates):
+    """What the SIGTERM handler of a gunicorn worker runs: every sync stops between two
+    chunks, its half image deleted, and ends failed with the message of the stop."""
+    running = app_factory(PROGRESS_INTERVAL=0.05)
+    gated(running, gates)
+    task_id = running.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH)
+    task_id = task_id.get_json()["taskId"]
+    assert gates[0].wait(10)
+    done: list[bool] = []
+    stopper = threading.Thread(target=lambda: done.append(runner_of(running).stop_syncs()))
+    stopper.start()
+    assert eventually(runner_of(running).live(task_id).cancel.is_set)
+    gates[1].set()
+    stopper.join(10)
+    assert done == [True]
+    task = stored(running, task_id)
+    assert (task.status, task.message) == (FAILED, "Sync interrupted: the service stopped")
+    assert "img02" not in burgos_images(running)
+    queued = add_task(running, "Caceres", "", age=0, status=QUEUED)
+    time.sleep(0.5)  # two lease rounds: a stopping runner claims nothing more
+    assert stored(running, queued).status == QUEUED
