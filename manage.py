@@ -9,6 +9,7 @@ as it is, without a traceback, with exit status 1.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -48,7 +49,8 @@ def runserver(
     settings: Settings = app.config["SETTINGS"]
     from app.tasks import start_service
 
-    start_service(app)
+    if no_reload or os.environ.get("WERKZEUG_RUN_MAIN") == "true":
+        start_service(app)  # the serving process only, not the reloader's watcher
     app.run(
         host=host or settings.host,
         port=port or settings.port,

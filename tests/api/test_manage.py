@@ -66,6 +66,7 @@ def test_help_lists_the_commands(repo_root, tmp_path):
         "gunicornserver": "Run the GlanceSync server application within Gunicorn.",
         "runserver": "Runs the Flask development server i.e. app.run()",
         "shell": "Runs a Python shell inside Flask application context.",
+        "tasks": "Manage the stored sync tasks.",
     }
 
 
