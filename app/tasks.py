@@ -110,6 +110,11 @@ class TaskRunner:
             self._worker = new_worker()
         return self._worker
 
+    @property
+    def stopping(self) -> bool:
+        """The service is stopping: this runner claims nothing more."""
+        return self._stopping.is_set()
+
     # -- ownership -----------------------------------------------------------------------
     def reserve(self, task_id: str, region: str) -> LiveTask | None:
         """Own a task before claiming it, so this process never takes it for dead;
@@ -477,8 +482,8 @@ def start_sync(region: str, user: str, *, follow_up: bool = False) -> tuple[Task
         # Another request's task may have started syncing between our read and our
         # insert: then ours is withdrawn (unless another runner claimed it meanwhile).
         busy = syncing is None and not tasks.try_claim(task.task_id, region)
-        if busy and leases.withdraw(task.task_id):
-            continue
+        if busy and not tasks.stopping and leases.withdraw(task.task_id):
+            continue  # (a stopping process leaves it queued for another one)
         return leases.task_by_id(task.task_id) or task, True
     raise RuntimeError(f"could not create or find the task of region {region}")
 

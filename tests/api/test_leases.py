@@ -296,3 +296,5 @@ def test_stopping_the_service_ends_running_syncs_failed(app_factory, gates):
     queued = add_task(running, "Caceres", "", age=0, status=QUEUED)
     time.sleep(0.5)  # two lease rounds: a stopping runner claims nothing more
     assert stored(running, queued).status == QUEUED
+    late = running.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH)
+    assert (late.status_code, late.get_json()["status"]) == (202, QUEUED)  # left to others
