@@ -17,13 +17,9 @@ from flask.cli import ScriptInfo, shell_command
 from flask_migrate import cli as migrate_cli
 
 from app import create_app
-from app.settings import Settings, SettingsError
+from app.settings import Settings, SettingsError, load_settings
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
-
-
-def settings_of(info: ScriptInfo) -> Settings:
-    return info.load_app().config["SETTINGS"]
 
 
 @click.group(context_settings=CONTEXT)
@@ -51,9 +47,12 @@ def runserver(
 ) -> None:
     app = info.load_app()
     settings: Settings = app.config["SETTINGS"]
+    from app.tasks import start_service
+
     if no_reload or os.environ.get("WERKZEUG_RUN_MAIN") == "true":  # not the reloader's parent
         from app.schedule import start_scheduler
 
+        start_service(app)  # the serving process only, not the reloader's watcher
         start_scheduler(app)
     app.run(
         host=host or settings.host,
@@ -80,16 +79,16 @@ GUNICORN_HELP = "Run the GlanceSync server application within Gunicorn."
 def gunicornserver(
     info: ScriptInfo, host: str | None, port: int | None, workers: int | None
 ) -> None:
-    # Read the settings here, in the arbiter, so that a bad file stops before any fork.
-    settings = settings_of(info)
+    # Read the settings here, in the arbiter, so that a bad file stops before any fork;
+    # the app itself (database pool, threads) is built only in the workers.
+    settings = load_settings()
     from app.gunicorn import run_gunicorn
 
     run_gunicorn(
+        settings,
         host=host or settings.host,
         port=port or settings.port,
         workers=workers or settings.workers,
-        pidfile=settings.pidfile,
-        loglevel=settings.loglevel,
     )
 
 
@@ -102,6 +101,36 @@ def listen(info: ScriptInfo) -> None:
     from app.listener import run_listener
 
     run_listener(info.load_app())
+
+
+TASKS_HELP = "Manage the stored sync tasks."
+
+
+@cli.group("tasks", help=TASKS_HELP, short_help=TASKS_HELP)
+def tasks_group() -> None:
+    pass
+
+
+PRUNE_HELP = "Delete the finished tasks (synced or failed) older than DAYS days."
+
+
+@tasks_group.command("prune", help=PRUNE_HELP, short_help=PRUNE_HELP)
+@click.option(
+    "--older-than",
+    "days",
+    required=True,
+    type=click.FloatRange(min=0),
+    metavar="DAYS",
+    help="Age in days (of the task's last update) beyond which finished tasks go.",
+)
+@click.pass_obj
+def prune(info: ScriptInfo, days: float) -> None:
+    from app.tasks import prune_finished
+
+    app = info.load_app()
+    with app.app_context():
+        count = prune_finished(days)
+    click.echo(f"Deleted {count} finished task(s) older than {days:g} day(s)")
 
 
 DB_HELP = "Perform database migrations"

@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Flask
 from flask_migrate import Migrate
+from sqlalchemy import event
 
 from app.auth import KeystoneValidator, init_auth
 from app.errors import register_error_handlers
@@ -30,7 +31,7 @@ from app.settings import (
     load_settings,
     psycopg_url,
 )
-from app.tasks import init_tasks, recover_at_start
+from app.tasks import init_tasks
 from app.ui import init_ui
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
@@ -42,10 +43,13 @@ DEFAULTS: dict[str, Any] = {
     # Progress stored and cancel requests polled at most this often (seconds) per task.
     "PROGRESS_INTERVAL": 1.0,
     "DEAD_AFTER": 60.0,
+    # A queued task nobody claims within this many seconds ends failed (D23).
+    "QUEUE_TIMEOUT": 3600.0,
+    # Attempts of a task's final write on database errors (exponential backoff).
+    "FINAL_WRITE_ATTEMPTS": 5,
     "REGIONS_REFRESH": REFRESH_SECONDS,
     "CORE_CONFIG_FILE": None,  # None: GLANCESYNC_CONFIG, else /etc/glancesync.conf
     "CONFIGURE_LOGGING": True,
-    "RECOVER_ON_START": True,
     "TOKEN_VALIDATOR": None,  # None: Keystone with the [openstack] credentials
     "MIGRATIONS_DIR": MIGRATIONS_DIR,
 }
@@ -58,7 +62,8 @@ def create_app(
     environ = os.environ if environ is None else environ
     test_config = dict(test_config or {})
     settings = load_settings(environ)
-    app = Flask(__name__, instance_relative_config=True)
+    # No static folder: the API serves no files, and /static/<path> must be a JSON 404.
+    app = Flask(__name__, instance_relative_config=True, static_folder=None)
     # No 308 redirect (an HTML page) from ``a//b`` to ``a/b``: such paths (e.g. a region
     # ``..%2F``) match no route and get the JSON 404 like any other unknown path (10.1).
     app.url_map.merge_slashes = False
@@ -80,7 +85,7 @@ def create_app(
         if explicit
         else database_url(settings, environ, flask_uri, app.instance_path)
     )
-    configure_database(app, url)
+    configure_database(app, url, settings.pool_size)
     if app.config["CONFIGURE_LOGGING"]:
         configure_logging(settings.logging_file)
     app.json.sort_keys = False  # keys in the order of the spec
@@ -92,23 +97,37 @@ def create_app(
     init_ui(app)
     init_metrics(app)
     app.shell_context_processor(lambda: {"db": db, "Task": Task})
-    if app.config["RECOVER_ON_START"]:
-        recover_at_start(app)
+    # Task recovery and the lease loop start with the server (app.tasks.start_service),
+    # not here: ``db upgrade`` and the other commands build the app too.
     return app
 
 
-def configure_database(app: Flask, url: str) -> None:
-    """Database URL of 11.3 (a test URL wins), engine options, Flask-Migrate."""
+def configure_database(app: Flask, url: str, pool_size: int = 5) -> None:
+    """Database URL of 11.3 (a test URL wins), engine options, Flask-Migrate.
+
+    SQLite runs in WAL mode (readers never wait for the writer) and serves one host only;
+    PostgreSQL gets ``[database] POOL_SIZE`` connections per process."""
     app.config["SQLALCHEMY_DATABASE_URI"] = url
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
-    if url.startswith("sqlite"):
+    sqlite = url.startswith("sqlite")
+    if sqlite:
         # Several processes may write the same file: wait for the lock instead of failing.
         options.setdefault("connect_args", {"timeout": 30})
     else:
         options.setdefault("pool_pre_ping", True)
+        options.setdefault("pool_size", pool_size)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
+    if sqlite:
+        with app.app_context():
+            event.listen(db.engine, "connect", _sqlite_wal)
     migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIR"], render_as_batch=True)
+
+
+def _sqlite_wal(connection, _record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
 
 
 def configure_logging(path: str) -> None:

@@ -84,12 +84,16 @@ class KeystoneValidator:
             return self._client
 
     def validate(self, token: str) -> TokenInfo | None:
+        """The service's own login first, so that a failure of it (503, the operator's
+        problem) is never taken for a bad token (401, the caller's problem)."""
         from keystoneauth1 import exceptions as ks
 
+        client = self._keystone()
+        self._login(client.session)
         try:
-            access = self._keystone().tokens.validate(token, include_catalog=False)
-        except ks.NotFound:
-            return None
+            access = client.tokens.validate(token, include_catalog=False)
+        except (ks.NotFound, ks.BadRequest):
+            return None  # Keystone's answers for an unknown or malformed token
         except (ks.Unauthorized, ks.Forbidden):
             raise KeystoneUnavailable("Keystone rejected the service's own credentials") from None
         except (ks.ConnectionError, ks.DiscoveryFailure, ks.HttpError) as exc:
@@ -102,6 +106,38 @@ class KeystoneValidator:
             roles=frozenset(access.role_names or ()),
             expires_at=expires.timestamp(),
         )
+
+    def _login(self, session) -> None:
+        """The service's token (kept by keystoneauth until it expires); every failure is
+        KeystoneUnavailable with what the operator must check."""
+        from keystoneauth1 import exceptions as ks
+
+        url = self.settings.keystone_url
+        try:
+            session.get_token()
+        except (ks.Unauthorized, ks.Forbidden):
+            raise KeystoneUnavailable(
+                "Keystone rejected the service's own credentials "
+                "(check ADM_USER, ADM_PASS and the project in [openstack])"
+            ) from None
+        except ks.NotFound:
+            raise KeystoneUnavailable(
+                f"The service's own login to Keystone failed: {url} answered 404 "
+                "(check KEYSTONE_URL)"
+            ) from None
+        except (ks.ConnectionError, ks.DiscoveryFailure) as exc:
+            raise KeystoneUnavailable(
+                f"Keystone cannot be reached ({type(exc).__name__})"
+            ) from None
+        except ks.HttpError as exc:
+            raise KeystoneUnavailable(
+                f"The service's own login to Keystone failed: {url} answered "
+                f"{exc.http_status} (check KEYSTONE_URL)"
+            ) from None
+        except ks.ClientException as exc:
+            raise KeystoneUnavailable(
+                f"The service's own login to Keystone failed ({type(exc).__name__})"
+            ) from None
 
 
 class TokenCache:
@@ -163,7 +199,7 @@ def authenticate(cache: TokenCache, required_roles: tuple[str, ...]) -> TokenInf
     return info
 
 
-PUBLIC_ENDPOINTS = {"api.info", "api.openapi", "static"}
+PUBLIC_ENDPOINTS = {"api.info", "api.openapi"}
 # Blueprints with their own access check: the web page's session cookie, /metrics' Bearer.
 OWN_AUTH_BLUEPRINTS = {"ui", "metrics"}
 

@@ -14,16 +14,11 @@ SCHEDULE = "schedule"
 NOTIFICATIONS = "notifications"
 
 
-def start_automatic(region: str, origin: str) -> bool:
-    """Start a sync of ``region`` for ``origin``; True when a sync that begins now (or
-    later) will see the master as it is now. False when the region was already syncing
-    and nothing was started: the caller tries again later. Needs an app context.
-
-    Merge note: once tasks can be ``queued`` (at most one per region), point this at the
-    queued-task creation and return True when a task was created or one is queued.
-    """
-    _task, created = start_sync(region, origin)
-    return created
+def start_automatic(region: str, origin: str) -> None:
+    """Make sure a sync of ``region`` starts after now, for ``origin``: a new task, or,
+    when the region is syncing, one ``queued`` task behind it (at most one per region),
+    so the change that triggered this is seen. Needs an app context."""
+    start_sync(region, origin, follow_up=True)
 
 
 def automatic_regions(names: tuple[str, ...]) -> list[tuple[str, Target]]:

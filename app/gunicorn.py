@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+
+from app.settings import Settings
+
+TASKS_EXTENSION = "glancesync.tasks"  # app.tasks.EXTENSION, without importing the app here
 
 
 class GlanceSyncServer(BaseApplication):
@@ -27,8 +33,10 @@ class GlanceSyncServer(BaseApplication):
     def load(self):
         from app import create_app
         from app.schedule import start_scheduler
+        from app.tasks import start_service
 
         app = create_app()
+        start_service(app)
         start_scheduler(app)  # every worker; the lease in the database picks one to fire
         return app
 
@@ -58,26 +66,59 @@ def worker_exited(server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
-def run_gunicorn(host: str, port: int, workers: int, pidfile: str, loglevel: str) -> None:
-    """Serve until stopped; the pid file's folders are created (relative to the cwd)."""
-    folder = os.path.dirname(pidfile)
+def post_worker_init(worker) -> None:
+    """Chain the worker's SIGTERM handler: first cancel the running syncs (in a thread,
+    the handler must return at once), then gunicorn's graceful exit. The process exits
+    once the sync threads wrote their tasks ``failed``, within GRACEFUL_TIMEOUT."""
+    runner = worker.wsgi.extensions[TASKS_EXTENSION]
+    graceful = max(1.0, worker.cfg.graceful_timeout - 1.0)
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum, frame) -> None:
+        threading.Thread(
+            target=runner.stop_syncs, kwargs={"timeout": graceful}, name="stop-syncs"
+        ).start()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
+def bind_address(host: str, port: int) -> str:
+    """``host:port``; an IPv6 address goes in brackets (``[::]:8080``)."""
+    host = host.strip("[]")
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None:
+    """Serve until stopped; the pid file's folders are created (relative to the cwd).
+
+    gthread workers: requests run in ``THREADS`` threads while the worker's main loop
+    keeps telling the arbiter it is alive, so a long GET or a long sync never reaches
+    ``TIMEOUT``; the app is built in each worker after the fork (no ``preload_app``)."""
+    folder = os.path.dirname(settings.pidfile)
     if folder:
         os.makedirs(folder, exist_ok=True)
     metrics_dir, temporary = metrics_folder()
     try:
-        serve(host, port, workers, pidfile, loglevel)
+        serve(settings, host, port, workers)
     finally:
         if temporary:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def serve(host: str, port: int, workers: int, pidfile: str, loglevel: str) -> None:
+def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     GlanceSyncServer(
         {
-            "bind": f"{host}:{port}",
+            "bind": bind_address(host, port),
             "workers": workers,
-            "pidfile": pidfile,
-            "loglevel": loglevel,
+            "worker_class": "gthread",
+            "threads": settings.threads,
+            "timeout": settings.timeout,
+            "graceful_timeout": settings.graceful_timeout,
+            "post_worker_init": post_worker_init,
+            "pidfile": settings.pidfile,
+            "loglevel": settings.loglevel,
             # Gunicorn >= 25.1 opens one control socket per user (~/.gunicorn/gunicorn.ctl):
             # a second server on the host (demo, tests) would take it over from the first.
             "control_socket_disable": True,

@@ -28,6 +28,7 @@ from app.events import EventFilter
 from app.regions import core
 from app.settings import NotificationSettings, SettingsError
 from app.tasks import EXTENSION as RUNNER
+from app.tasks import start_service
 from glancesync.errors import BackendError, ConfigError
 
 log = logging.getLogger("GlanceSync-API")
@@ -116,7 +117,9 @@ class Listener:
 
     # -- life ----------------------------------------------------------------------------
     def start(self) -> None:
-        """Read the master project and the region list, then consume the notifications."""
+        """Join the task leases (sweep, claim queued tasks), read the master project and
+        the region list, then consume the notifications."""
+        start_service(self.app)
         self.filter = self._event_filter()
         while not self._stop.is_set() and not broker_reachable(self.settings.transport_url):
             log.error("The message broker of [notifications] TRANSPORT_URL is unreachable")
@@ -158,8 +161,7 @@ class Listener:
             if self._trigger is not None:
                 self._trigger.join()
         runner = self.app.extensions[RUNNER]
-        for task_id in runner.owned():
-            runner.cancel_here(task_id)
+        runner.stop_syncs(timeout=STOP_TIMEOUT)
         runner.shutdown(wait=True)
 
     # -- syncs ---------------------------------------------------------------------------
@@ -191,14 +193,14 @@ class Listener:
                 self._start(due)
 
     def _start(self, regions: list[str]) -> None:
-        """A region still syncing from before (its task may have read the master before
-        the change) is due again after another quiet period."""
+        """A region still syncing gets one queued task behind it (its running task may
+        have read the master before the change); a region whose task cannot be stored now
+        (database briefly unreachable) is due again after another quiet period."""
         busy = []
         with self.app.app_context():
             for region in regions:
                 try:
-                    if not start_automatic(region, NOTIFICATIONS):
-                        busy.append(region)
+                    start_automatic(region, NOTIFICATIONS)
                 except Exception:  # the database may be briefly unreachable: retry later
                     log.exception("Cannot start the sync of %s", region)
                     busy.append(region)

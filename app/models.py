@@ -1,7 +1,8 @@
-"""The stored sync tasks (BEHAVIOUR.md 10.7).
+"""The stored sync tasks (BEHAVIOUR.md 10.7, D23).
 
-The rule "one syncing task per region" lives in the database as a partial unique index,
-so it holds across server processes and racing requests without any lock of ours.
+The rules "one syncing task per region" and "one queued task per region" live in the
+database as partial unique indexes, so they hold across server processes, hosts and
+racing requests without any lock of ours.
 """
 
 from __future__ import annotations
@@ -11,18 +12,36 @@ from datetime import UTC, datetime
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Boolean, DateTime, Index, Integer, String, Text, false, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 db = SQLAlchemy()
 
-SYNCING, SYNCED, FAILED = "syncing", "synced", "failed"
+QUEUED, SYNCING, SYNCED, FAILED = "queued", "syncing", "synced", "failed"
 ONE_SYNCING_INDEX = "ix_task_one_syncing_per_region"
+ONE_QUEUED_INDEX = "ix_task_one_queued_per_region"
 _SYNCING_ONLY = text("status = 'syncing'")
+_QUEUED_ONLY = text("status = 'queued'")
+# SQLAlchemy stores SQLite datetimes as this text; ``%f`` of SQLite is ``SS.SSS``.
+_SQLITE_NOW = "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"
+_POSTGRES_NOW = "SELECT timezone('utc', now())"
 
 
 def utcnow() -> datetime:
-    """Naive UTC: SQLite keeps no time zone, so every stored time is UTC without one."""
+    """Naive UTC of this process's clock: only for what no other process compares."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def db_now(session: Session) -> datetime:
+    """The database's clock, naive UTC whatever the server's or the session's time zone.
+
+    Every time a lease depends on (heartbeat, staleness, queue age) comes from here, so
+    processes with skewed clocks on several hosts agree on what "60 s old" means.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        value = session.execute(text(_SQLITE_NOW)).scalar_one()
+        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f")
+    value = session.execute(text(_POSTGRES_NOW)).scalar_one()
+    return value.replace(tzinfo=None)
 
 
 def iso(moment: datetime) -> str:
@@ -39,6 +58,13 @@ class Task(db.Model):
             sqlite_where=_SYNCING_ONLY,
             postgresql_where=_SYNCING_ONLY,
         ),
+        Index(
+            ONE_QUEUED_INDEX,
+            "region",
+            unique=True,
+            sqlite_where=_QUEUED_ONLY,
+            postgresql_where=_QUEUED_ONLY,
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -50,7 +76,12 @@ class Task(db.Model):
     updated: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     images: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+    # The lease holder: ``host:pid:nonce``, unique per process start (D23).
     worker: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    # ``<boot id>/<pid namespace>`` of the worker: its pid means something only there.
+    worker_scope: Mapped[str] = mapped_column(
+        String(128), nullable=False, default="", server_default=""
+    )
     heartbeat: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     # Upload progress (JSON text of the ``progress`` member), written by the worker running
     # the sync at most once per PROGRESS_INTERVAL; the last one is kept when the task ends.
@@ -83,7 +114,7 @@ class Task(db.Model):
         for a finished task that never had any (e.g. one from before migration 0002)."""
         if self.progress:
             return json.loads(self.progress)
-        if self.status == SYNCING:
+        if self.status in (QUEUED, SYNCING):
             return {"images": [], "bytesDone": 0, "bytesTotal": 0}
         return None
 

@@ -18,6 +18,7 @@ from app.errors import ApiError
 from glancesync.config import load_config
 from glancesync.engine import GlanceSync
 from glancesync.errors import BackendError, ConfigError
+from glancesync.regions import RegionRef
 
 log = logging.getLogger("GlanceSync-API")
 EXTENSION = "glancesync.core"
@@ -37,8 +38,8 @@ class Core:
         self.refresh = refresh
         self.timer = timer
         self._gs: GlanceSync | None = None
-        self._regions: list[str] | None = None
-        self._loaded_at = 0.0
+        self._regions: dict[str, list[str]] = {}  # per target
+        self._loaded_at: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def _load(self) -> GlanceSync:
@@ -65,32 +66,45 @@ class Core:
                     ) from None
             return self._gs
 
-    def regions(self) -> list[str]:
-        """Every known full region name; a failed refresh keeps the previous list."""
+    def target_regions(self, target: str) -> list[str]:
+        """The full region names of one target, refreshed on their own: a target whose
+        Keystone is down makes only its own regions unavailable (503); a failed refresh
+        keeps the previous list."""
         gs = self.glancesync()
         with self._lock:
-            fresh = self._regions is not None and self.timer() - self._loaded_at < self.refresh
-            if fresh:
-                return list(self._regions or ())
+            known = self._regions.get(target)
+            if known is not None and self.timer() - self._loaded_at.get(target, 0) < self.refresh:
+                return list(known)
             try:
-                self._regions = gs.known_regions()
-                self._loaded_at = self.timer()
+                names = gs.backends[target].regions()
+                known = self._regions[target] = [RegionRef(target, r).full for r in names]
+                self._loaded_at[target] = self.timer()
             except BackendError as exc:
-                log.warning("Cannot refresh the region list: %s", exc)
-                if self._regions is None:
+                log.warning("Cannot refresh the region list of target %s: %s", target, exc)
+                if known is None:
                     raise ApiError(503, f"Cannot read the region list: {exc}") from None
-            return list(self._regions)
+            return list(known)
+
+    def regions(self) -> list[str]:
+        """Every known full region name, of the targets whose list can be read."""
+        found: list[str] = []
+        for target in self.glancesync().backends:
+            try:
+                found += self.target_regions(target)
+            except ApiError:
+                continue
+        return found
 
     def resolve(self, name: str) -> str:
         """The full name of a known region (``master:<r>`` is ``<r>``), else 410."""
         gs = self.glancesync()
         try:
-            full = gs.full_name(name)
+            ref = gs.parse(name)
         except ConfigError:
             raise ApiError(410) from None
-        if full not in self.regions():
+        if ref.target not in gs.backends or ref.full not in self.target_regions(ref.target):
             raise ApiError(410)
-        return full
+        return ref.full
 
 
 def init_core(app: Flask, core: Core | None = None) -> Core:

@@ -16,9 +16,9 @@ from sqlalchemy import delete, select
 
 from app.errors import ApiError, error_response
 from app.metrics import record_backend_error, record_statuses
-from app.models import SYNCING, Task, db, utcnow
+from app.models import QUEUED, SYNCING, Task, db
 from app.regions import core
-from app.tasks import fail_if_dead, request_cancel, start_sync
+from app.tasks import cancel_queued, fail_if_dead, request_cancel, start_sync
 from glancesync.errors import BackendError
 
 bp = Blueprint("api", __name__)
@@ -88,9 +88,11 @@ def find_task(full: str, task_id: str) -> Task:
 
 
 def delete_task(full: str, task_id: str) -> None:
-    """Delete a finished task; 409 while it syncs, 404 when it is not there."""
+    """Delete a finished task; 409 while it is queued or syncing, 404 when it is not there."""
     task = find_task(full, task_id)
-    result = db.session.execute(delete(Task).where(Task.id == task.id, Task.status != SYNCING))
+    result = db.session.execute(
+        delete(Task).where(Task.id == task.id, Task.status.not_in((QUEUED, SYNCING)))
+    )
     db.session.commit()
     if not result.rowcount:
         db.session.expire_all()
@@ -110,13 +112,49 @@ def create_task(region: str) -> tuple[Response, int, dict]:
     return jsonify(task.to_dict()), 202 if created else 200, {"Location": task_location(task)}
 
 
+MAX_PAGE = 1000
+
+
+def page_limit() -> int | None:
+    """``?limit=``: None when absent (every task, as before pagination existed)."""
+    text = request.args.get("limit")
+    if text is None:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+        raise ApiError(400, f"limit must be an integer from 1 to {MAX_PAGE}")
+    return int(text)
+
+
+def after_marker(full: str, query):
+    """Restrict ``query`` to the tasks older than ``?marker=`` (newest-first order)."""
+    marker_id = request.args.get("marker")
+    if marker_id is None:
+        return query
+    marker = db.session.scalars(
+        select(Task).where(Task.task_id == marker_id, Task.region == full)
+    ).first()
+    if marker is None:
+        raise ApiError(400, "marker is not a task of this region")
+    older = Task.created < marker.created
+    same_time = (Task.created == marker.created) & (Task.id < marker.id)
+    return query.where(older | same_time)
+
+
 @bp.get("/v1/regions/<region>/tasks")
 def list_tasks(region: str) -> Response:
+    """Newest first; with ``limit``, one page and a ``next`` link while more remain."""
     full = core().resolve(region)
-    tasks = db.session.scalars(
-        select(Task).where(Task.region == full).order_by(Task.created.desc(), Task.id.desc())
-    )
-    return jsonify({"tasks": [task.to_dict(with_images=False) for task in tasks]})
+    limit = page_limit()
+    query = after_marker(full, select(Task).where(Task.region == full))
+    query = query.order_by(Task.created.desc(), Task.id.desc())
+    if limit is not None:
+        query = query.limit(limit + 1)
+    tasks = list(db.session.scalars(query))
+    body: dict = {"tasks": [task.to_dict(with_images=False) for task in tasks[:limit]]}
+    if limit is not None and len(tasks) > limit:
+        last = tasks[limit - 1].task_id
+        body["next"] = f"/v1/regions/{quote(full, safe=':')}/tasks?limit={limit}&marker={last}"
+    return jsonify(body)
 
 
 @bp.get("/v1/regions/<region>/tasks/<task_id>")
@@ -139,7 +177,10 @@ def cancel_task(region: str, task_id: str) -> Response | tuple[Response, int]:
     message ``cancelled`` within a chunk once its worker sees the request. 409 when the
     task already ended, or its worker died (it is marked failed, as a POST would)."""
     task = find_task(core().resolve(region), task_id)
-    if task.status == SYNCING and fail_if_dead(task, utcnow()):
+    if task.status == QUEUED and cancel_queued(task):
+        db.session.expire_all()
+        return jsonify(find_task(task.region, task_id).to_dict()), 202
+    if task.status == SYNCING and fail_if_dead(task):
         db.session.expire_all()
     if not request_cancel(task):
         return error_response(409, NOT_SYNCING)

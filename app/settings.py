@@ -96,6 +96,12 @@ class Settings:
     metrics_token: str = field(default="", repr=False)
     notifications: NotificationSettings = NotificationSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    # gthread workers: requests run in THREADS threads, so the arbiter's TIMEOUT (the
+    # worker's own heartbeat) never kills a worker busy with a long request or sync.
+    threads: int = 8
+    timeout: int = 60
+    graceful_timeout: int = 30
+    pool_size: int = 5  # PostgreSQL connections per server process
 
 
 def locate(var: str, name: str, environ: Mapping[str, str], fiware_dir: str = FIWARE_DIR) -> str:
@@ -155,6 +161,15 @@ class _Reader:
                 f"not {value!r}"
             ) from None
 
+    def get_positive(self, section: str, key: str, default: int) -> int:
+        value = self.get_int(section, key, default)
+        if value < 1:
+            raise SettingsError(
+                f"ERROR: Key {key} in section [{section}] of {self.path} must be at least 1, "
+                f"not {value}"
+            )
+        return value
+
     def get_seconds(self, section: str, key: str, default: float | None) -> float | None:
         """A number of seconds >= 0 (``default`` when the key is absent or empty)."""
         value = self.get(section, key, "" if default is None else str(default))
@@ -213,6 +228,14 @@ def _openstack(reader: _Reader) -> OpenStackSettings:
         )
     roles = reader.get(section, "REQUIRED_ROLES", "admin")
     viewers = reader.get(section, "VIEWER_ROLES", "reader, member")
+    if reader.parser.has_option(section, "REQUIRED_ROLES"):
+        roles = reader.parser.get(section, "REQUIRED_ROLES")  # set but empty is an error
+    required = role_list(roles)
+    if not required:  # e.g. "," : every token would pass, whatever its roles
+        raise SettingsError(
+            f"ERROR: Key REQUIRED_ROLES in section [{section}] of {reader.path} names no role; "
+            "give at least one (default: admin)"
+        )
     return OpenStackSettings(
         keystone_url=keystone_v3_url(reader.get(section, "KEYSTONE_URL")),
         user=reader.get(section, "ADM_USER"),
@@ -221,7 +244,7 @@ def _openstack(reader: _Reader) -> OpenStackSettings:
         tenant_name=tenant_name,
         user_domain_name=reader.get(section, "USER_DOMAIN_NAME", "Default"),
         project_domain_name=reader.get(section, "PROJECT_DOMAIN_NAME", "Default"),
-        required_roles=role_list(roles),
+        required_roles=required,
         viewer_roles=role_list(viewers),
     )
 
@@ -252,6 +275,12 @@ def read_settings(settings_file: str, logging_file: str) -> Settings:
         metrics_token=reader.get("metrics", "TOKEN", ""),
         notifications=_notifications(reader),
         schedule=_schedule(reader),
+        threads=reader.get_positive("gunicorn", "THREADS", Settings.threads),
+        timeout=reader.get_positive("gunicorn", "TIMEOUT", Settings.timeout),
+        graceful_timeout=reader.get_positive(
+            "gunicorn", "GRACEFUL_TIMEOUT", Settings.graceful_timeout
+        ),
+        pool_size=reader.get_positive("database", "POOL_SIZE", Settings.pool_size),
     )
 
 

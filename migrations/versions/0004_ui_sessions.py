@@ -1,12 +1,11 @@
 """web page sessions: the Keystone token of each signed-in browser, kept server-side
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-30 04:00:00
 
 The browser holds only a random session id (HttpOnly cookie); the row is found by its
-SHA-256, so any server process or host serves the session (issue 16). The lead relinks
-``down_revision`` to "0003" when the branches are merged.
+SHA-256, so any server process or host serves the session (issue 16).
 """
 
 import sqlalchemy as sa
@@ -14,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -29,6 +29,7 @@ from sqlalchemy import delete
 from app import create_app
 from app.models import Task, db
 from app.routes import openapi_document
+from app.tasks import start_service
 from tests.api.fakes import TOKENS, FakeValidator
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -209,6 +210,9 @@ def check_openapi(response) -> None:
 def make_app(
     database_url: str, server_files: dict[str, str], core_files: dict[str, str], **config
 ) -> Flask:
+    """An app as a serving process has it: recovery done and lease loop running, unless
+    ``RECOVER_ON_START=False``."""
+    serve = config.pop("RECOVER_ON_START", True)
     settings = {
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -220,6 +224,8 @@ def make_app(
     }
     app = create_app(settings, environ=server_files)
     app.test_client_class = ValidatingClient
+    if serve:
+        start_service(app)
     return app
 
 

@@ -67,6 +67,7 @@ def test_help_lists_the_commands(repo_root, tmp_path):
         "listen": "Sync the regions when the master Glance announces a change.",
         "runserver": "Runs the Flask development server i.e. app.run()",
         "shell": "Runs a Python shell inside Flask application context.",
+        "tasks": "Manage the stored sync tasks.",
     }
 
 
@@ -222,6 +223,82 @@ def test_servers_answer(repo_root, tmp_path, server_files, command):
             pid = int((tmp_path / "tmp" / "processes.pid").read_text())
             assert pid == process.pid
             assert wait_for_children(process.pid, 2) == 2
+            # the arbiter never built the app: it holds no database file open
+            assert not open_files(process.pid, "s.db")
+    finally:
+        stop(process)
+
+
+def open_files(pid: int, name: str) -> list[str]:
+    found = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if name in target:
+            found.append(target)
+    return found
+
+
+def test_gunicorn_binds_an_ipv6_address(repo_root, tmp_path, server_files):
+    port = free_port()
+    env = {**server_files, "GLANCESYNCAPP_DATABASE_URL": f"sqlite:///{tmp_path}/s.db"}
+    process = serve(
+        repo_root, tmp_path, env, "gunicornserver", "-H", "::1", "-w", "1", "-p", str(port)
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://[::1]:{port}/", timeout=2) as response:
+                    assert json.load(response)["owner"] == "Test Owner"
+                    break
+            except OSError:
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, "no answer on [::1]"
+                time.sleep(0.2)
+    finally:
+        stop(process)
+
+
+def old_database(repo_root: Path, tmp_path: Path, env: dict[str, str]) -> Path:
+    """A database at revision 0001 holding a task left syncing by a dead server."""
+    db_file = tmp_path / "old.db"
+    env["GLANCESYNCAPP_DATABASE_URL"] = f"sqlite:///{db_file}"
+    result = manage(repo_root, tmp_path, "db", "upgrade", "0001", env=env)
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(db_file) as conn:
+        old = "2020-01-01 00:00:00.000000"
+        conn.execute(
+            "INSERT INTO task (task_id, region, status, user_name, created, updated, images,"
+            " worker, heartbeat) VALUES ('t1', 'Burgos', 'syncing', 'u', ?, ?, '[]', 'gone:1', ?)",
+            (old, old, old),
+        )
+    return db_file
+
+
+def test_db_upgrade_runs_no_task_recovery(repo_root, tmp_path, server_files):
+    """Upgrading a 0001 database: no traceback, and the old task is left to the server."""
+    env = dict(server_files)
+    db_file = old_database(repo_root, tmp_path, env)
+    result = manage(repo_root, tmp_path, "db", "upgrade", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    with sqlite3.connect(db_file) as conn:
+        assert conn.execute("SELECT status FROM task").fetchone() == ("syncing",)
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    port = free_port()
+    process = serve(
+        repo_root, tmp_path, env, "runserver", "-t", "127.0.0.1", "-d", "-r", "-p", str(port)
+    )
+    try:
+        wait_for_info(port, process)
+        with sqlite3.connect(db_file) as conn:
+            assert conn.execute("SELECT status, message FROM task").fetchone() == (
+                "failed",
+                "Sync interrupted: the server process running it stopped",
+            )
     finally:
         stop(process)
 

@@ -336,9 +336,10 @@ def test_delete_syncing_task_is_409_then_finished_task_is_deleted(client, app, h
             "code": 409,
         }
     with app.app_context():
-        from app.tasks import finish
+        from app.leases import finish
+        from app.tasks import runner
 
-        finish(task["taskId"], "synced", "done", [])
+        assert finish(task["taskId"], runner().worker.name, "synced", "done", [], None)
     assert (
         client.delete(f"/v1/regions/Caceres/tasks/{task['taskId']}", headers=AUTH).status_code
         == 404

@@ -214,3 +214,23 @@ def test_viewer_roles_and_metrics_token(tmp_path):
     assert s.openstack.viewer_roles == ("observer", "auditor")
     assert s.metrics_token == "s3cret"
     assert "s3cret" not in repr(s)
+
+
+@pytest.mark.parametrize("value", ["", " , ", ","])
+def test_an_empty_required_roles_is_refused(tmp_path, value):
+    text = MINIMAL.replace("[openstack]\n", f"[openstack]\nREQUIRED_ROLES = {value}\n")
+    with pytest.raises(
+        SettingsError, match="REQUIRED_ROLES in section \\[openstack\\].*names no role"
+    ):
+        read_settings(write(tmp_path, text), "logging.cfg")
+
+
+def test_gunicorn_and_pool_settings(tmp_path):
+    text = MINIMAL + "\n[gunicorn]\nTHREADS = 3\nTIMEOUT = 7\nGRACEFUL_TIMEOUT = 4\n"
+    text += "\n[database]\nPOOL_SIZE = 12\n"
+    s = read_settings(write(tmp_path, text), "logging.cfg")
+    assert (s.threads, s.timeout, s.graceful_timeout, s.pool_size) == (3, 7, 4, 12)
+    defaults = read_settings(write(tmp_path, MINIMAL), "logging.cfg")
+    assert (defaults.threads, defaults.timeout, defaults.graceful_timeout) == (8, 60, 30)
+    with pytest.raises(SettingsError, match="TIMEOUT in section \\[gunicorn\\].*at least 1"):
+        read_settings(write(tmp_path, MINIMAL + "\n[gunicorn]\nTIMEOUT = 0\n"), "logging.cfg")

@@ -17,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 
 from app.models import FAILED, SYNCING, Task, db, utcnow
 from app.regions import Core
-from app.tasks import INTERRUPTED, TaskRunner, recover_at_start
+from app.tasks import INTERRUPTED, TaskRunner, start_service
+from app.workers import process_scope
 from tests.api.conftest import SERVICE_PASSWORD
 from tests.api.fakes import ADMIN, ADMIN2
 
@@ -29,7 +30,9 @@ def hold_syncs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(TaskRunner, "launch", lambda self, task_id, region: None)
 
 
-def add_task(app, region: str, worker: str, age: float, status: str = SYNCING) -> str:
+def add_task(
+    app, region: str, worker: str, age: float, status: str = SYNCING, scope: str = ""
+) -> str:
     """Store a task as another (possibly dead) worker would have left it."""
     task_id = str(uuid.uuid4())
     beat = utcnow() - timedelta(seconds=age)
@@ -45,6 +48,7 @@ def add_task(app, region: str, worker: str, age: float, status: str = SYNCING) -
                 message=None,
                 images="[]",
                 worker=worker,
+                worker_scope=scope,
                 heartbeat=beat,
             )
         )
@@ -101,7 +105,8 @@ def test_concurrent_posts_through_two_apps_get_one_task(app_factory, hold_syncs)
     assert codes == [200] * 9 + [202]
     assert len({task_id for _, task_id in answers}) == 1
     with apps[0].app_context():
-        assert db.session.scalars(select(Task)).all()[0].status == SYNCING
+        task = db.session.scalars(select(Task)).all()[0]
+        assert task.status == SYNCING, task.message
         assert len(db.session.scalars(select(Task)).all()) == 1
 
 
@@ -124,7 +129,7 @@ def test_post_keeps_a_task_of_another_live_worker(app, hold_syncs):
 
 
 def test_post_fails_a_task_of_a_dead_process_of_this_host(app, hold_syncs):
-    dead = add_task(app, "Burgos", f"{HOST}:{dead_pid()}", age=1)
+    dead = add_task(app, "Burgos", f"{HOST}:{dead_pid()}:abc", age=1, scope=process_scope())
     response = app.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH)
     assert response.status_code == 202
     assert stored(app, dead).status == FAILED
@@ -133,7 +138,7 @@ def test_post_fails_a_task_of_a_dead_process_of_this_host(app, hold_syncs):
 def test_a_task_of_a_live_process_of_this_host_is_kept(app, hold_syncs):
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        live = add_task(app, "Burgos", f"{HOST}:{sleeper.pid}", age=1)
+        live = add_task(app, "Burgos", f"{HOST}:{sleeper.pid}:abc", age=1, scope=process_scope())
         response = app.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH)
         assert response.status_code == 200 and response.get_json()["taskId"] == live
     finally:
@@ -145,7 +150,7 @@ def test_startup_recovery(app_factory):
     first = app_factory(RECOVER_ON_START=False)
     stale = add_task(first, "Burgos", "otherhost:1", age=3600)
     fresh = add_task(first, "Caceres", "otherhost:1", age=5)
-    orphan = add_task(first, "other:Madrid", this_process_worker(), age=1)
+    orphan = add_task(first, "other:Madrid", this_process_worker(), age=1, scope=process_scope())
     app_factory()  # starting a server recovers the dead tasks, and only those
     assert stored(first, stale).status == FAILED
     assert stored(first, stale).message == INTERRUPTED
@@ -156,7 +161,7 @@ def test_startup_recovery(app_factory):
 def this_process_worker() -> str:
     import os
 
-    return f"{HOST}:{os.getpid()}"
+    return f"{HOST}:{os.getpid()}:0123456789ab"
 
 
 def test_startup_recovery_skips_a_missing_schema(tmp_path, server_files, core_files, caplog):
@@ -165,9 +170,10 @@ def test_startup_recovery_skips_a_missing_schema(tmp_path, server_files, core_fi
     app = make_app(
         f"sqlite:///{tmp_path}/empty.db", server_files, core_files, RECOVER_ON_START=False
     )
-    recover_at_start(app)  # no table yet (before ``db upgrade``): nothing happens
+    assert not start_service(app)  # no schema yet (before ``db upgrade``): nothing runs
     app.extensions["glancesync.tasks"].shutdown()
-    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "not at the migration head" in caplog.text
+    assert "Traceback" not in caplog.text
 
 
 def test_own_running_task_is_alive_and_gets_heartbeats(app, hold_syncs):
@@ -175,7 +181,8 @@ def test_own_running_task_is_alive_and_gets_heartbeats(app, hold_syncs):
     task_id = response.get_json()["taskId"]
     before = stored(app, task_id).heartbeat
     runner: TaskRunner = app.extensions["glancesync.tasks"]
-    runner.beat()
+    with app.app_context():
+        runner.beat()
     assert stored(app, task_id).heartbeat >= before
     again = app.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH)
     assert again.status_code == 200 and again.get_json()["taskId"] == task_id
@@ -217,20 +224,38 @@ def test_region_list_is_refreshed(app, monkeypatch):
     core = Core(app.config["CORE_CONFIG_FILE"], refresh=300, timer=lambda: now[0])
     gs = core.glancesync()
     calls = []
-    real = gs.known_regions
+    for name, backend in gs.backends.items():
+        real = backend.regions
 
-    def counting():
-        calls.append(now[0])
-        return real()
+        def counting(name=name, real=real):
+            calls.append((name, now[0]))
+            return real()
 
-    monkeypatch.setattr(gs, "known_regions", counting)
+        monkeypatch.setattr(backend, "regions", counting)
     assert "Burgos" in core.regions() and "other:Madrid" in core.regions()
     now[0] = 299
     core.resolve("master:Burgos")
-    assert calls == [0.0]
+    assert calls == [("master", 0.0), ("other", 0.0)]
     now[0] = 301
     assert core.resolve("other:Madrid") == "other:Madrid"
-    assert calls == [0.0, 301]
+    assert calls[2:] == [("other", 301)]  # only the target of the region asked for
+
+
+def test_one_target_down_makes_only_its_regions_unavailable(app, monkeypatch):
+    from glancesync.errors import BackendError
+
+    with app.app_context():
+        gs = Core.glancesync(app.extensions["glancesync.core"])
+
+        def down():
+            raise BackendError("other: Error retrieving region list. Cause: Keystone is down")
+
+        monkeypatch.setattr(gs.backends["other"], "regions", down)
+    client = app.test_client()
+    assert client.get("/v1/regions/Burgos/images", headers=AUTH).status_code == 200
+    response = client.get("/v1/regions/other:Madrid/images", headers=AUTH)
+    assert response.status_code == 503
+    assert "other: Error retrieving region list" in response.get_json()["error"]["description"]
 
 
 # -- overlapping runs (issue 11, item 2): the service's run ids -----------------------------
@@ -239,7 +264,7 @@ def test_a_task_run_is_dead_once_its_task_ended_or_its_worker_died(app):
 
     ended = add_task(app, "Burgos", "otherhost:4242", age=1, status=FAILED)
     live = add_task(app, "Caceres", "otherhost:4242", age=1)
-    gone = add_task(app, "other:Madrid", f"{HOST}:{dead_pid()}", age=1)
+    gone = add_task(app, "other:Madrid", f"{HOST}:{dead_pid()}:abc", age=1, scope=process_scope())
     with app.app_context():
         assert run_is_dead(f"task:{ended}")
         assert not run_is_dead(f"task:{live}")
@@ -262,6 +287,7 @@ def test_a_task_syncs_as_its_own_run(app, monkeypatch):
 
     monkeypatch.setattr(GlanceSync, "sync_region", spy)
     with app.app_context():
-        status, _, _ = TaskRunner._sync("Burgos", LiveTask(), "abc-123")
+        live = LiveTask("Burgos", 60.0)
+        status, _, _ = app.extensions["glancesync.tasks"]._sync("abc-123", "Burgos", live)
     assert status == "synced"
     assert seen["runs"].run_id == "task:abc-123" and seen["runs"].is_dead is run_is_dead

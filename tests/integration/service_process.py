@@ -67,7 +67,7 @@ URL = {database}
 WORKERS = {workers}
 PIDFILE = {folder}/gunicorn.pid
 LOGLEVEL = warning
-"""
+{gunicorn_extra}"""
 
 
 class ServiceProcess:
@@ -80,18 +80,33 @@ class ServiceProcess:
         images_dir: Path,
         workers: int = 2,
         keystone_url: str | None = None,
+        database: str | None = None,
+        gunicorn: dict[str, Any] | None = None,
+        flask: dict[str, Any] | None = None,
+        core_main: str = "",
+        prefix: list[str] | None = None,
     ) -> None:
+        """``database``: share another instance's; ``gunicorn``: extra ``[gunicorn]`` keys;
+        ``flask``: settings of the GLANCESYNCAPP_CONFIG file (HEARTBEAT_INTERVAL...);
+        ``core_main``: extra ``[main]`` lines of the core config (``lock_dir``);
+        ``prefix``: a command the server runs under (``unshare --pid ...``)."""
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.database = f"glancesync_svc_{uuid.uuid4().hex[:10]}"
+        self.shared_database = database is not None
+        self.database = database or f"glancesync_svc_{uuid.uuid4().hex[:10]}"
+        self.gunicorn = "".join(f"{k} = {v}\n" for k, v in (gunicorn or {}).items())
+        self.flask = flask or {}
+        self.core_main = core_main
+        self.prefix = prefix or []
         self.admin = tb_info["keystones"]["keystone-1"]["admin"]
         self.secrets = [ks["admin"]["password"] for ks in tb_info["keystones"].values()]
         self.process: subprocess.Popen | None = None
         self._local = threading.local()
         self._write_files(tb_info, images_dir, workers, keystone_url)
-        self._create_database()
+        if not self.shared_database:
+            self._create_database()
 
     # -- set-up --------------------------------------------------------------------------
     def _write_files(
@@ -108,10 +123,11 @@ class ServiceProcess:
                 database=f"{POSTGRES}/{self.database}",
                 workers=workers,
                 folder=self.folder,
+                gunicorn_extra=self.gunicorn,
             )
         )
         core = self.folder / "glancesync.conf"
-        core.write_text(config_text(tb_info, images_dir))
+        core.write_text(config_text(tb_info, images_dir, main=self.core_main))
         core.chmod(0o600)
         for path in (settings,):
             path.chmod(0o600)
@@ -121,6 +137,10 @@ class ServiceProcess:
             "GLANCESYNC_LOGGING_SETTINGS_FILE": str(REPO / "fiware-glancesync-logging.cfg"),
             "GLANCESYNC_CONFIG": str(core),
         }
+        if self.flask:
+            flask_file = self.folder / "config.py"
+            flask_file.write_text("".join(f"{k} = {v!r}\n" for k, v in self.flask.items()))
+            self.environ["GLANCESYNCAPP_CONFIG"] = str(flask_file)
 
     def _create_database(self) -> None:
         with psycopg.connect(f"{POSTGRES}/test", autocommit=True) as conn:
@@ -144,19 +164,21 @@ class ServiceProcess:
     # -- process -------------------------------------------------------------------------
     @contextlib.contextmanager
     def running(self) -> Iterator[ServiceProcess]:
-        """Started for the block; stopped and its database dropped afterwards."""
+        """Started for the block; stopped and its database dropped afterwards (unless it
+        is another instance's)."""
         self.start()
         try:
             yield self
         finally:
             self.stop()
-            self.drop_database()
+            if not self.shared_database:
+                self.drop_database()
 
     def start(self, timeout: float = 60) -> None:
         """Start gunicorn and wait until every worker answers."""
         with open(self.folder / "stdout.log", "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, str(REPO / "manage.py"), "gunicornserver"],
+                [*self.prefix, sys.executable, str(REPO / "manage.py"), "gunicornserver"],
                 cwd=self.folder,
                 env=self.environ,
                 stdout=out,
@@ -226,7 +248,7 @@ class ServiceProcess:
         def finished() -> bool:
             nonlocal body
             body = self.get(location, token).json()
-            return body["status"] != "syncing"
+            return body["status"] not in ("queued", "syncing")
 
         wait_until(finished, timeout, step=0.2)
         return body
