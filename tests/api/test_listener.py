@@ -1,5 +1,5 @@
 """The listener's side of the tasks (issue 17), without a broker: debounced events become
-``notifications`` tasks; a region still syncing is synced again after it, never lost."""
+``notifications`` tasks; a region still syncing gets one queued task behind it, never lost."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app.events import EventFilter
 from app.listener import Listener
 from app.models import SYNCING, Task, db, utcnow
-from app.tasks import TaskRunner, this_worker
+from app.tasks import TaskRunner
 
 
 class Clock:
@@ -37,7 +37,8 @@ def listener(app):
 def add_running(app, region: str) -> str:
     """A task this process runs (another sync of the region, e.g. a POST's)."""
     task_id, now = str(uuid.uuid4()), utcnow()
-    app.extensions["glancesync.tasks"].reserve(task_id)
+    runner = app.extensions["glancesync.tasks"]
+    runner.reserve(task_id, region)
     with app.app_context():
         db.session.add(
             Task(
@@ -48,7 +49,8 @@ def add_running(app, region: str) -> str:
                 created=now,
                 updated=now,
                 images="[]",
-                worker=this_worker(),
+                worker=runner.worker.name,
+                worker_scope=runner.worker.scope,
                 heartbeat=now,
             )
         )
@@ -81,22 +83,16 @@ def test_a_burst_of_events_makes_one_notifications_task_per_region(app, listener
     assert made.debouncer.pending() == []
 
 
-def test_a_region_still_syncing_is_synced_again_after_it(app, listener, monkeypatch):
+def test_a_region_still_syncing_gets_one_queued_task_behind_it(app, listener, monkeypatch):
     monkeypatch.setattr(TaskRunner, "launch", lambda self, task_id, region: None)
     made, clock = listener
-    running = add_running(app, "Burgos")
+    add_running(app, "Burgos")
     made._start(["Burgos"])
-    assert tasks(app) == [("Burgos", "old", "syncing")]
-    assert made.debouncer.pending() == ["Burgos"]  # due again after another quiet period
-    with app.app_context():
-        db.session.execute(
-            Task.__table__.update().where(Task.task_id == running).values(status="synced")
-        )
-        db.session.commit()
-        db.session.remove()
+    assert tasks(app) == [("Burgos", "old", "syncing"), ("Burgos", "notifications", "queued")]
+    assert made.debouncer.pending() == []  # the queued task will see the change
     clock.now += made.settings.quiet
-    made._start(made.debouncer.take_due())
-    assert tasks(app) == [("Burgos", "old", "synced"), ("Burgos", "notifications", "syncing")]
+    made._start(["Burgos"])  # more events meanwhile: still one queued task, never more
+    assert tasks(app) == [("Burgos", "old", "syncing"), ("Burgos", "notifications", "queued")]
 
 
 def test_the_region_list_is_read_again_every_regions_refresh(app, listener):
