@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import stat
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -193,18 +194,20 @@ def cloud_layer(cloud: Setting, environ: Mapping[str, str]) -> tuple[dict[str, S
         if cloud.value not in names:
             shown = ", ".join(path for path in files if path)
             raise CredentialError(NO_CLOUD.format(name=cloud.value, files=shown), cloud)
-        region = sdk.get_one(cloud=cloud.value, validate=False)
+        with warnings.catch_warnings():  # openstacksdk's notes about its own future
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            region = sdk.get_one(cloud=cloud.value, validate=False)
     except exceptions.ConfigException as exc:
         reason = " ".join(str(exc).split())
         raise CredentialError(CLOUDS_UNREADABLE.format(reason=reason), cloud) from None
     raw = sdk.cloud_config["clouds"].get(cloud.value, {})
     layer = _cloud_fields(region.config, raw, sdk.config_filename or "", cloud.value)
-    warnings = [
+    readable = [
         READABLE_CLOUDS.format(path=path)
         for path in (sdk.config_filename, sdk.secure_config_filename)
         if path and _holds_secret(path, cloud.value) and _readable_by_others(path)
     ]
-    return layer, warnings
+    return layer, readable
 
 
 def _with_override(files: list[str], override: str | None) -> list[str]:
@@ -439,8 +442,6 @@ def _domain(prefix: str, domain_id: str, domain_name: str) -> dict[str, str]:
 
 def quiet_insecure_warnings() -> None:
     """urllib3 warns on every unverified request; glancesync warns once per run instead."""
-    import warnings
-
     from urllib3.exceptions import InsecureRequestWarning
 
     warnings.filterwarnings("ignore", category=InsecureRequestWarning)
