@@ -540,6 +540,9 @@ def _connection(
             cloud_fields, cloud_warnings = credentials.cloud_layer(cloud, environ)
             layers.append(cloud_fields)
             warnings.extend(w for w in cloud_warnings if w not in warnings)
+        if any(key.startswith("application_credential") for lay in layers for key in lay):
+            # OS_AUTH_TYPE describes the openrc's own credential, not the file's.
+            env_layer.pop("auth_type", None)
         layers.append(env_layer)
         missing = (
             MissingTexts(MISSING_CREDENTIAL)

@@ -214,6 +214,12 @@ def test_auth_type_application_credential_requires_its_secret():
     )
 
 
+def test_an_openrc_auth_type_does_not_hide_the_files_application_credential():
+    env = {"OS_AUTH_TYPE": "password", "OS_USERNAME": "u", "OS_PASSWORD": "p"}
+    master = load("[master]\nkeystone_url = https://ks/v3\n" + APP, env).master
+    assert master.application_credential_id == "app-id"
+
+
 def test_section_keys_win_over_the_environment(cacert):
     env = {"OS_CACERT": "/nowhere.pem", "OS_INTERFACE": "admin"}
     master = load(f"[master]\n{PASSWORD}cacert = {cacert}\ninterface = internal\n", env).master
