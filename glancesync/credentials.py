@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import stat
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -320,7 +320,10 @@ def _auth_kind(setting: Setting | None) -> str:
     raise CredentialError(BAD_AUTH_TYPE.format(value=setting.value), setting)
 
 
-def _application_credential(get, kind: str) -> tuple[str, str, str] | None:
+Lookup = Callable[[str], "Setting | None"]
+
+
+def _application_credential(get: Lookup, kind: str) -> tuple[str, str, str] | None:
     """(id, name, secret) when an application credential is to be used, else None."""
     if kind == "password":
         return None
@@ -344,11 +347,11 @@ def _application_credential(get, kind: str) -> tuple[str, str, str] | None:
     raise CredentialError(APP_NO_ID, secret)
 
 
-def _password_complete(get) -> bool:
+def _password_complete(get: Lookup) -> bool:
     return bool(get("user") and get("password") and (get("tenant") or get("project_id")))
 
 
-def _check_password(get, missing: MissingTexts) -> None:
+def _check_password(get: Lookup, missing: MissingTexts) -> None:
     """A complete password credential, or the error of BEHAVIOUR.md 2.4 / 2.5."""
     if not missing.fields:
         if not (_password_complete(get) and get("keystone_url")):
