@@ -80,3 +80,14 @@ def test_cloud_from_clouds_yaml_with_keys_on_top(tmp_path):
         f"ERROR: {tmp_path / 'fiware-glancesync.cfg'}: [openstack] CLOUD: cloud other is not "
         "defined in any clouds.yaml"
     )
+
+
+def test_insecure_service_warns_once_and_builds_an_unverified_session(tmp_path, caplog):
+    from app.auth import INSECURE_WARNING, KeystoneValidator
+
+    validator = KeystoneValidator(read(tmp_path, APP + "INSECURE = true\n"))
+    with caplog.at_level("WARNING", logger="GlanceSync-API"):
+        client = validator._keystone()
+        validator._keystone()
+    assert client.session.verify is False
+    assert [r.getMessage() for r in caplog.records] == [INSECURE_WARNING]
