@@ -8,6 +8,7 @@ token is validated once per process until it expires.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from app.errors import ApiError
 from app.metrics import record_keystone_unavailable
 from app.settings import OpenStackSettings
 
+LOG = logging.getLogger("GlanceSync-API")
+INSECURE_WARNING = "[openstack] INSECURE = true: Keystone's TLS certificate is not verified"
 TOKEN_HEADER = "X-Auth-Token"
 CACHE_SIZE = 10_000
 EXTENSION = "glancesync.auth"
@@ -58,28 +61,20 @@ class KeystoneValidator:
         with self._lock:
             if self._client is None:
                 from keystoneauth1 import session
-                from keystoneauth1.identity import v3
                 from keystoneclient.v3 import client
 
-                s = self.settings
-                project = (
-                    {"project_id": s.tenant_id}
-                    if s.tenant_id
-                    else {
-                        "project_name": s.tenant_name,
-                        "project_domain_name": s.project_domain_name,
-                    }
-                )
-                auth = v3.Password(
-                    auth_url=s.keystone_url,
-                    username=s.user,
-                    password=s.password,
-                    user_domain_name=s.user_domain_name,
-                    **project,
-                )
-                sess = session.Session(auth=auth, timeout=self.timeout)
+                from glancesync.credentials import auth_plugin, quiet_insecure_warnings
+
+                conn = self.settings.connection()
+                if conn.insecure:
+                    quiet_insecure_warnings()
+                    LOG.warning(INSECURE_WARNING)
+                auth = auth_plugin(conn, self.settings.keystone_url)
+                sess = session.Session(auth=auth, timeout=self.timeout, verify=conn.verify)
                 self._client = client.Client(
-                    session=sess, endpoint_override=s.keystone_url, interface="public"
+                    session=sess,
+                    endpoint_override=self.settings.keystone_url,
+                    interface=conn.interface,
                 )
             return self._client
 

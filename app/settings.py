@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import glancesync
+from glancesync import credentials
+from glancesync.credentials import Connection, CredentialError, MissingTexts, Setting
+from glancesync.errors import ConfigError
 
 FIWARE_DIR = "/etc/fiware.d"
 SETTINGS_NAME = "fiware-glancesync.cfg"
@@ -51,6 +54,32 @@ class OpenStackSettings:
     required_roles: tuple[str, ...] = ("admin",)
     # Roles that may see the web page (/ui/) read-only; REQUIRED_ROLES may also sync.
     viewer_roles: tuple[str, ...] = ("reader", "member")
+    # Issue 13: a clouds.yaml cloud, an application credential, TLS and the interface.
+    cloud: str = ""
+    application_credential_id: str = ""
+    application_credential_name: str = ""
+    application_credential_secret: str = field(default="", repr=False)
+    cacert: str = ""
+    insecure: bool = False
+    interface: str = "public"
+
+    def connection(self) -> Connection:
+        """The Keystone access of the service (``glancesync.credentials``)."""
+        return Connection(
+            keystone_url=self.keystone_url,
+            user=self.user,
+            password=self.password,
+            tenant=self.tenant_name,
+            project_id=self.tenant_id,
+            user_domain_name=self.user_domain_name,
+            project_domain_name=self.project_domain_name,
+            application_credential_id=self.application_credential_id,
+            application_credential_name=self.application_credential_name,
+            application_credential_secret=self.application_credential_secret,
+            cacert=self.cacert,
+            insecure=self.insecure,
+            interface=self.interface,
+        )
 
 
 @dataclass(frozen=True)
@@ -217,15 +246,46 @@ def _schedule(reader: _Reader) -> ScheduleSettings:
     return ScheduleSettings(interval, cron, reader.get_list(section, "REGIONS"))
 
 
-def _openstack(reader: _Reader) -> OpenStackSettings:
+# [openstack] key -> connection field (glancesync.credentials), in the order of the
+# "missing key" checks.
+OPENSTACK_KEYS = {
+    "KEYSTONE_URL": "keystone_url",
+    "ADM_USER": "user",
+    "ADM_PASS": "password",
+    "ADM_TENANT_ID": "project_id",
+    "ADM_TENANT_NAME": "tenant",
+    "USER_DOMAIN_NAME": "user_domain_name",
+    "PROJECT_DOMAIN_NAME": "project_domain_name",
+    "APPLICATION_CREDENTIAL_ID": "application_credential_id",
+    "APPLICATION_CREDENTIAL_SECRET": "application_credential_secret",
+    "CACERT": "cacert",
+    "INSECURE": "insecure",
+    "INTERFACE": "interface",
+}
+APP_CREDENTIAL_FIELDS = ("application_credential_id", "application_credential_secret")
+
+
+def _openstack(reader: _Reader, environ: Mapping[str, str]) -> OpenStackSettings:
+    """The service's own Keystone access: the keys, over the cloud named by CLOUD (if any).
+
+    With an application credential, ADM_USER, ADM_PASS and the tenant are not needed.
+    """
     section = "openstack"
-    tenant_id = reader.get(section, "ADM_TENANT_ID", "")
-    tenant_name = reader.get(section, "ADM_TENANT_NAME", "")
-    if not tenant_id and not tenant_name:
-        raise SettingsError(
-            f"ERROR: Missing required key ADM_TENANT_ID or ADM_TENANT_NAME in section "
-            f"[{section}] of {reader.path}"
-        )
+    own = {
+        name: Setting(reader.get(section, key, ""), reader.path, section, key)
+        for key, name in OPENSTACK_KEYS.items()
+        if reader.get(section, key, "")
+    }
+    cloud = reader.get(section, "CLOUD", "")
+    layers: list[Mapping[str, Setting]] = [own]
+    try:
+        if cloud:
+            setting = Setting(cloud, reader.path, section, "CLOUD")
+            layers.append(credentials.cloud_layer(setting, environ)[0])
+        _check_required(reader, layers)
+        conn = credentials.resolve(layers, MissingTexts("", {}))
+    except CredentialError as exc:
+        raise _settings_error(reader, exc) from None
     roles = reader.get(section, "REQUIRED_ROLES", "admin")
     viewers = reader.get(section, "VIEWER_ROLES", "reader, member")
     if reader.parser.has_option(section, "REQUIRED_ROLES"):
@@ -237,26 +297,63 @@ def _openstack(reader: _Reader) -> OpenStackSettings:
             "give at least one (default: admin)"
         )
     return OpenStackSettings(
-        keystone_url=keystone_v3_url(reader.get(section, "KEYSTONE_URL")),
-        user=reader.get(section, "ADM_USER"),
-        password=reader.get(section, "ADM_PASS"),
-        tenant_id=tenant_id,
-        tenant_name=tenant_name,
-        user_domain_name=reader.get(section, "USER_DOMAIN_NAME", "Default"),
-        project_domain_name=reader.get(section, "PROJECT_DOMAIN_NAME", "Default"),
+        keystone_url=keystone_v3_url(conn.keystone_url),
+        user=conn.user,
+        password=conn.password,
+        tenant_id=conn.project_id,
+        tenant_name=conn.tenant,
+        user_domain_name=conn.user_domain_name,
+        project_domain_name=conn.project_domain_name,
         required_roles=required,
         viewer_roles=role_list(viewers),
+        cloud=cloud,
+        application_credential_id=conn.application_credential_id,
+        application_credential_name=conn.application_credential_name,
+        application_credential_secret=conn.application_credential_secret,
+        cacert=conn.cacert,
+        insecure=conn.insecure,
+        interface=conn.interface,
     )
+
+
+def _check_required(reader: _Reader, layers: list[Mapping[str, Setting]]) -> None:
+    """The 11.1 "missing key" errors, unless the cloud or an application credential fills in."""
+    given = {name for layer in layers for name in layer}
+    required = ["KEYSTONE_URL"]
+    if not all(name in given for name in APP_CREDENTIAL_FIELDS):
+        required += ["ADM_USER", "ADM_PASS"]
+    for key in required:
+        if OPENSTACK_KEYS[key] not in given:
+            raise SettingsError(
+                f"ERROR: Missing required key {key} in section [openstack] of {reader.path}"
+            )
+    needs_tenant = "password" in given and not all(n in given for n in APP_CREDENTIAL_FIELDS)
+    if needs_tenant and not {"project_id", "tenant"} & given:
+        raise SettingsError(
+            f"ERROR: Missing required key ADM_TENANT_ID or ADM_TENANT_NAME in section "
+            f"[openstack] of {reader.path}"
+        )
+
+
+def _settings_error(reader: _Reader, exc: CredentialError) -> SettingsError:
+    s = exc.setting
+    where = (s.source, s.section, s.key) if s else (reader.path, "openstack", exc.key)
+    return SettingsError("ERROR: " + ConfigError(exc.problem, *where).render())
 
 
 def role_list(text: str) -> tuple[str, ...]:
     return tuple(r.strip() for r in text.split(",") if r.strip())
 
 
-def read_settings(settings_file: str, logging_file: str) -> Settings:
-    """Parse fiware-glancesync.cfg; old keys and sections are accepted and ignored."""
+def read_settings(
+    settings_file: str, logging_file: str, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Parse fiware-glancesync.cfg; old keys and sections are accepted and ignored.
+
+    ``environ`` only locates clouds.yaml (``OS_CLIENT_CONFIG_FILE``) for ``CLOUD``.
+    """
     reader = _Reader(settings_file)
-    openstack = _openstack(reader)
+    openstack = _openstack(reader, os.environ if environ is None else environ)
     return Settings(
         settings_file=settings_file,
         logging_file=logging_file,
@@ -291,7 +388,7 @@ def load_settings(
     environ = os.environ if environ is None else environ
     settings_file = locate(SETTINGS_VAR, SETTINGS_NAME, environ, fiware_dir)
     logging_file = locate(LOGGING_VAR, LOGGING_NAME, environ, fiware_dir)
-    return read_settings(settings_file, logging_file)
+    return read_settings(settings_file, logging_file, environ)
 
 
 def flask_config_file(environ: Mapping[str, str]) -> str | None:

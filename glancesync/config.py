@@ -16,7 +16,9 @@ import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from glancesync import credentials
 from glancesync.condition import Condition, ConditionError, compile_condition
+from glancesync.credentials import Connection, CredentialError, MissingTexts, Setting
 from glancesync.errors import ConfigError, UsageError
 
 DEFAULT_IMAGES_DIR = "/var/lib/glance/images"
@@ -48,6 +50,37 @@ class Target:
     data_timeout: int = 600
     tenant_id: str | None = None
     leftover_age: int = 3600  # seconds before another run's marked image is a leftover
+    # Issue 13: ids beside the names, application credential, TLS, endpoint interface.
+    project_id: str = ""
+    user_domain_id: str = ""
+    project_domain_id: str = ""
+    application_credential_id: str = ""
+    application_credential_name: str = ""
+    application_credential_secret: str = field(default="", repr=False)
+    cacert: str = ""
+    insecure: bool = False
+    interface: str = "public"
+    cloud: str = ""
+
+    def connection(self) -> Connection:
+        """The Keystone access of this target (``glancesync.credentials``)."""
+        return Connection(
+            keystone_url=self.keystone_url,
+            user=self.user,
+            password=self.password,
+            tenant=self.tenant,
+            project_id=self.project_id,
+            user_domain_name=self.user_domain_name,
+            user_domain_id=self.user_domain_id,
+            project_domain_name=self.project_domain_name,
+            project_domain_id=self.project_domain_id,
+            application_credential_id=self.application_credential_id,
+            application_credential_name=self.application_credential_name,
+            application_credential_secret=self.application_credential_secret,
+            cacert=self.cacert,
+            insecure=self.insecure,
+            interface=self.interface,
+        )
 
 
 @dataclass
@@ -86,32 +119,35 @@ FROM_ENVIRONMENT = "environment"
 MAIN_OPTIONS = frozenset(
     {"master_region", "preferable_order", "max_children", "images_dir", "lock_dir", "lock_wait"}
 )
-TARGET_OPTIONS = frozenset(
-    {
-        "credential",
-        "user",
-        "password",
-        "keystone_url",
-        "tenant",
-        "project",
-        "user_domain_name",
-        "project_domain_name",
-        "forcesyncs",
-        "replace",
-        "rename",
-        "dontupdate",
-        "ignore_regions",
-        "metadata_condition",
-        "metadata_set",
-        "only_tenant_images",
-        "support_obsolete_images",
-        "obsolete_syncprops",
-        "list_images_timeout",
-        "leftover_age",
-        "data_timeout",
-        "tenant_id",
-        "use_keystone_v3",
-    }
+TARGET_OPTIONS = (
+    frozenset(
+        {
+            "credential",
+            "user",
+            "password",
+            "keystone_url",
+            "tenant",
+            "project",
+            "user_domain_name",
+            "project_domain_name",
+            "forcesyncs",
+            "replace",
+            "rename",
+            "dontupdate",
+            "ignore_regions",
+            "metadata_condition",
+            "metadata_set",
+            "only_tenant_images",
+            "support_obsolete_images",
+            "obsolete_syncprops",
+            "list_images_timeout",
+            "leftover_age",
+            "data_timeout",
+            "tenant_id",
+            "use_keystone_v3",
+        }
+    )
+    | credentials.CONNECTION_OPTIONS
 )
 
 _TRUE = frozenset({"1", "yes", "true", "on"})
@@ -136,15 +172,6 @@ MISSING_MASTER_FIELD = {
     "or OS_AUTH_URL must be defined.",
     "tenant": "A tenant name for master target must be provided in configuration "
     "or OS_TENANT_NAME must be defined.",
-}
-# Environment fallbacks of the master credential, first variable set wins (2.5).
-MASTER_ENVIRONMENT = {
-    "user": ("OS_USERNAME",),
-    "password": ("OS_PASSWORD",),
-    "keystone_url": ("OS_AUTH_URL",),
-    "tenant": ("OS_TENANT_NAME", "OS_PROJECT_NAME"),
-    "user_domain_name": ("OS_USER_DOMAIN_NAME",),
-    "project_domain_name": ("OS_PROJECT_DOMAIN_NAME",),
 }
 CREDENTIAL_FIELDS = ("user", "password", "keystone_url", "tenant")
 OVERRIDE_FORMAT = "config options must have the format key=value"
@@ -341,7 +368,7 @@ def load_config(
 
 
 # Keys whose value is a secret (the password, or the credential that embeds it).
-SECRET_KEYS = frozenset({"credential", "password"})
+SECRET_KEYS = frozenset({"credential", "password", "application_credential_secret"})
 _READABLE_BY_OTHERS = stat.S_IRGRP | stat.S_IROTH
 READABLE_SECRETS = (
     "Configuration file {path} holds credentials and is readable by other users; chmod 600 it"
@@ -467,16 +494,18 @@ def _drop_master_prefix(name: str) -> str:
 def _build_target(section: _Section, environ: Mapping[str, str], warnings: list[str]) -> Target:
     name = section.name
     env = environ if name == MASTER else {}
-    user, password, keystone_url, tenant = _credential(section, env)
+    conn, cloud = _connection(section, env, environ, warnings)
     section.boolean("use_keystone_v3", True)  # accepted (and validated), otherwise ignored (D1)
+    if conn.insecure:
+        warnings.append(INSECURE_WARNING.format(target=name))
     return Target(
         name=name,
-        user=user,
-        password=password,
-        keystone_url=_keystone_v3(keystone_url, warnings),
-        tenant=tenant,
-        user_domain_name=_domain(section, "user_domain_name", env),
-        project_domain_name=_domain(section, "project_domain_name", env),
+        user=conn.user,
+        password=conn.password,
+        keystone_url=_keystone_v3(conn.keystone_url, warnings),
+        tenant=conn.tenant,
+        user_domain_name=conn.user_domain_name,
+        project_domain_name=conn.project_domain_name,
         forcesyncs=frozenset(section.items("forcesyncs")),
         replace=frozenset(section.items("replace")),
         rename=frozenset(section.items("rename")),
@@ -491,39 +520,113 @@ def _build_target(section: _Section, environ: Mapping[str, str], warnings: list[
         data_timeout=section.integer("data_timeout", 600, minimum=1),
         tenant_id=section.string("tenant_id"),
         leftover_age=section.integer("leftover_age", 3600, minimum=0),
+        project_id=conn.project_id,
+        user_domain_id=conn.user_domain_id,
+        project_domain_id=conn.project_domain_id,
+        application_credential_id=conn.application_credential_id,
+        application_credential_name=conn.application_credential_name,
+        application_credential_secret=conn.application_credential_secret,
+        cacert=conn.cacert,
+        insecure=conn.insecure,
+        interface=conn.interface,
+        cloud=cloud,
     )
 
 
-def _credential(section: _Section, env: Mapping[str, str]) -> tuple[str, str, str, str]:
-    """The four credential fields by the rules 1-4 of 2.4 (``env`` is empty unless master)."""
-    fields = {key: section.string(key) for key in ("user", "password", "keystone_url")}
-    fields["tenant"] = section.string("tenant") or section.string("project")
-    if all(fields.values()):
-        return tuple(fields[key] for key in CREDENTIAL_FIELDS)  # type: ignore[return-value]
+INSECURE_WARNING = "Target {target}: insecure = true, TLS certificates are not verified"
+
+
+def _connection(
+    section: _Section, env: Mapping[str, str], environ: Mapping[str, str], warnings: list[str]
+) -> tuple[Connection, str]:
+    """Credential, TLS and interface by the layers of ``glancesync.credentials``.
+
+    ``env`` is empty unless master; ``environ`` always locates the clouds.yaml files.
+    """
+    own = _section_layer(section)
+    env_layer = credentials.environment_layer(env, section.name)
+    cloud = own.pop("cloud", None) or env_layer.get("cloud")
+    layers: list[Mapping[str, Setting]] = [own]
+    try:
+        if cloud is not None:
+            cloud_fields, cloud_warnings = credentials.cloud_layer(cloud, environ)
+            layers.append(cloud_fields)
+            warnings.extend(w for w in cloud_warnings if w not in warnings)
+        if any(key.startswith("application_credential") for lay in layers for key in lay):
+            # OS_AUTH_TYPE describes the openrc's own credential, not the file's.
+            env_layer.pop("auth_type", None)
+        layers.append(env_layer)
+        missing = (
+            MissingTexts(MISSING_CREDENTIAL)
+            if section.name != MASTER
+            else MissingTexts(
+                MISSING_CREDENTIAL,
+                MISSING_MASTER_FIELD,
+                MISSING_MASTER_FIELD["keystone_url"],
+                keystone_url_key="",
+            )
+        )
+        conn = credentials.resolve(layers, missing)
+    except CredentialError as exc:
+        raise _config_error(section, exc) from None
+    return conn, cloud.value if cloud else ""
+
+
+def _config_error(section: _Section, exc: CredentialError) -> ConfigError:
+    """Name the file, section and key of the setting to blame (BEHAVIOUR.md 2.1)."""
+    if exc.setting is not None:
+        s = exc.setting
+        return ConfigError(exc.problem, source=s.source, section=s.section, key=s.key)
+    if exc.problem == MISSING_CREDENTIAL:
+        return ConfigError(exc.problem, source=_some_source(section), section=section.name)
+    return section.missing(exc.key, exc.problem)
+
+
+_SECTION_FIELDS = (
+    "cloud",
+    "project_id",
+    "user_domain_name",
+    "user_domain_id",
+    "project_domain_name",
+    "project_domain_id",
+    "application_credential_id",
+    "application_credential_name",
+    "application_credential_secret",
+    "cacert",
+    "insecure",
+    "interface",
+)
+
+
+def _section_layer(section: _Section) -> dict[str, Setting]:
+    """The section's own connection keys; the credential rules 1-2 of 2.4 give the four
+    password fields (plain keys when all four are there, else ``credential``)."""
+
+    def setting(key: str, value: str | None = None) -> Setting:
+        raw = section.values[key]
+        text = raw.text.strip() if value is None else value
+        return Setting(text, raw.source, section.name, key)
+
+    layer = {key: setting(key) for key in _SECTION_FIELDS if section.string(key)}
+    plain = {key: section.string(key) for key in ("user", "password", "keystone_url")}
+    tenant_key = "tenant" if section.string("tenant") else "project"
+    plain["tenant"] = section.string(tenant_key)
     credential = section.string("credential")
-    if credential:
-        return _split_credential(section, credential)
-    if section.name != MASTER:
-        raise ConfigError(MISSING_CREDENTIAL, source=_some_source(section), section=section.name)
-    for key in CREDENTIAL_FIELDS:
-        fields[key] = fields[key] or _from_environment(env, key)
-        if not fields[key]:
-            raise section.missing("", MISSING_MASTER_FIELD[key])
-    return tuple(fields[key] for key in CREDENTIAL_FIELDS)  # type: ignore[return-value]
+    if credential and not all(plain.values()):
+        fields = _split_credential(section, credential)
+        for key, value in zip(CREDENTIAL_FIELDS, fields, strict=True):
+            layer[key] = setting("credential", value)
+        return layer
+    for key, value in plain.items():
+        if value:
+            layer[key] = setting(tenant_key if key == "tenant" else key)
+    return layer
 
 
 def _some_source(section: _Section) -> str:
     """Where a section came from: ``--config`` when only overrides define it."""
     sources = {value.source for value in section.values.values()}
     return FROM_OVERRIDE if sources == {FROM_OVERRIDE} else section.base_source
-
-
-def _from_environment(env: Mapping[str, str], key: str) -> str:
-    for variable in MASTER_ENVIRONMENT[key]:
-        value = env.get(variable, "").strip()
-        if value:
-            return value
-    return ""
 
 
 def _split_credential(section: _Section, credential: str) -> tuple[str, str, str, str]:
@@ -557,10 +660,6 @@ def _keystone_v3(url: str, warnings: list[str]) -> str:
     new = _KEYSTONE_V2.sub("/v3", url)
     warnings.append(f"keystone_url {url} uses Keystone v2.0; using {new} instead")
     return new
-
-
-def _domain(section: _Section, key: str, env: Mapping[str, str]) -> str:
-    return section.string(key) or _from_environment(env, key) or "Default"
 
 
 def _condition(section: _Section) -> Condition | None:

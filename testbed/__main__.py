@@ -30,6 +30,11 @@ def _summary(info: dict[str, Any]) -> str:
             reg = info["regions"][region]
             master = "  [master]" if reg["master"] else ""
             lines.append(f"    {region:<8} glance {reg['glance_url']}{master}")
+    tls = info.get("tls", {})
+    for name, url in tls.get("urls", {}).items():
+        lines.append(f"  TLS front of {name}: {url} (internal endpoint)")
+    if tls:
+        lines.append(f"  CA: {tls['ca']}; clients: clouds.yaml, openrc, openrc-appcred")
     lines.append(f"  logs: {info['workdir']}/logs/   venv: {info['venv']}")
     return "\n".join(lines)
 

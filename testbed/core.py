@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from testbed import broker, config, servers
+from testbed import broker, clientfiles, config, servers, tls
 from testbed.errors import TestbedError
 from testbed.identity import KeystoneAdmin
 from testbed.servers import Server
@@ -33,6 +33,10 @@ TOPOLOGY: dict[str, list[str]] = {
     "keystone-2": ["Madrid"],
 }
 MASTER_REGION = "Spain2"
+# Servers that also get a TLS front, registered as their cloud's ``internal`` endpoint
+# (issue 13); the plain HTTP URL stays the ``public`` one, so other tests are untouched.
+TLS_FRONTS = ("keystone-1", "keystone-2", "glance-Madrid")
+APP_CREDENTIAL_NAME = "glancesync-testbed"
 SERVICE_PASSWORD = "glance-service-pw"
 STATE_FILE = "testbed.json"
 
@@ -40,7 +44,16 @@ STATE_FILE = "testbed.json"
 def _layout_hash() -> str:
     """Hash of the code that shapes the servers: a running testbed from older code is redone."""
     digest = hashlib.sha256()
-    for module in ("config.py", "core.py", "broker.py"):
+    modules = (
+        "config.py",
+        "core.py",
+        "broker.py",
+        "tls.py",
+        "tlsrelay.py",
+        "identity.py",
+        "clientfiles.py",
+    )
+    for module in modules:
         digest.update((Path(__file__).parent / module).read_bytes())
     return digest.hexdigest()[:12]
 
@@ -203,9 +216,9 @@ class Testbed:
         """Remove a previous run's files, keeping the workdir itself (may be a fixture)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         for child in self.workdir.iterdir():
-            if child.is_dir() and child.name.startswith(("keystone-", "glance-", "logs")):
+            if child.is_dir() and child.name.startswith(("keystone-", "glance-", "logs", "tls")):
                 shutil.rmtree(child)
-            elif child.name.startswith("testbed."):
+            elif child.name.startswith("testbed.") or child.name in clientfiles.FILES:
                 child.unlink()
         self.servers = {}
         self.info = {}
@@ -233,6 +246,7 @@ class Testbed:
             for region in regions:
                 name = _glance_name(region)
                 self.servers[name] = self._new_server(name, "glance", used)
+        tls_info = self._plan_tls(used)
         master_port = self.servers[_glance_name(MASTER_REGION)].port
         vhost = broker.vhost_for(self.workdir)
         broker.create_vhost(vhost)
@@ -244,6 +258,8 @@ class Testbed:
             config.keystone_conf(Path(ks_server.conf_dir), token_expiration)
             keystones[ks] = _keystone_creds(ks, ks_server.url + "/v3")
             keystones[ks].update(regions=regions, log=ks_server.log, pid=None)
+            if ks in tls_info["urls"]:
+                keystones[ks]["tls_url"] = tls_info["urls"][ks] + "/v3"
             for region in regions:
                 gl = self.servers[_glance_name(region)]
                 config.glance_conf(
@@ -266,6 +282,8 @@ class Testbed:
                     "log": gl.log,
                     "pid": None,
                 }
+                if gl.name in tls_info["urls"]:
+                    regions_info[region]["tls_url"] = tls_info["urls"][gl.name]
         self.info = {
             "workdir": str(self.workdir),
             "venv": str(self.venv),
@@ -275,10 +293,24 @@ class Testbed:
             "keystones": keystones,
             "regions": regions_info,
             "notifications": notifications,
+            "tls": tls_info,
             "logs": {n: s.log for n, s in self.servers.items()},
             "servers": {},
         }
         self._save()
+
+    def _plan_tls(self, used: set[int]) -> dict[str, Any]:
+        """The CA, the server certificate and one TLS relay per front (not started yet)."""
+        ca, cert, key = tls.make_certificates(self.workdir, self.workdir / "tls")
+        urls = {}
+        for backend in TLS_FRONTS:
+            relay = self._new_server(f"tls-{backend}", "tls", used)
+            relay.conf_dir = str(self.workdir / "tls")
+            target = str(self.servers[backend].port)
+            relay.extra = {"target": target, "cert": str(cert), "key": str(key)}
+            self.servers[relay.name] = relay
+            urls[backend] = relay.url
+        return {"ca": str(ca), "urls": urls}
 
     def _manage(self, server: Server, args: list[str]) -> None:
         """Run keystone-manage / glance-manage for one server, logging to its setup log."""
@@ -348,7 +380,7 @@ class Testbed:
             for name, server in self.servers.items():
                 if server.kind == "keystone":
                     jobs.append(pool.submit(self._setup_keystone, name))
-                else:
+                elif server.kind == "glance":
                     jobs.append(pool.submit(self._manage, server, ["db_sync"]))
             for job in jobs:
                 job.result()
@@ -367,6 +399,7 @@ class Testbed:
         with ThreadPoolExecutor(len(TOPOLOGY)) as pool:
             for job in [pool.submit(self._fill_keystone, name) for name in TOPOLOGY]:
                 job.result()
+        clientfiles.write(self.workdir, self.info)
 
     def _fill_keystone(self, name: str) -> None:
         """Image service, per-region endpoints, glance service user and the demo user."""
@@ -388,9 +421,18 @@ class Testbed:
         )
         creds["demo"]["project_id"] = demo_project
         image_service = admin.create_image_service()
+        tls_urls = self.info["tls"]["urls"]
         for region in regions:
             url = self.servers[_glance_name(region)].url
-            admin.add_image_endpoint(image_service, region, url)
+            admin.add_endpoint(image_service, region, url)
+            if _glance_name(region) in tls_urls:
+                admin.add_endpoint(
+                    image_service, region, tls_urls[_glance_name(region)], "internal"
+                )
+        if name in tls_urls:
+            identity = admin.service_id("identity")
+            admin.add_endpoint(identity, regions[0], tls_urls[name] + "/v3", "internal")
+        creds["app_credential"] = admin.create_application_credential(APP_CREDENTIAL_NAME)
         for region in regions:
             self._check_glance(admin.token, self.servers[_glance_name(region)])
 

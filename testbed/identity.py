@@ -39,6 +39,7 @@ class KeystoneAdmin:
         headers, data = self._call("POST", "/auth/tokens", body, token=None)
         self.token = headers["X-Subject-Token"]
         self.project_id: str = data["token"]["project"]["id"]
+        self.user_id: str = data["token"]["user"]["id"]
 
     def _call(
         self, method: str, path: str, body: Any = None, token: str | None = ""
@@ -94,19 +95,31 @@ class KeystoneAdmin:
         if region not in existing:
             self.post("/regions", {"region": {"id": region}})
 
-    def add_image_endpoint(self, service_id: str, region: str, url: str) -> None:
+    def add_endpoint(
+        self, service_id: str, region: str, url: str, interface: str = "public"
+    ) -> None:
         self.add_region(region)
         self.post(
             "/endpoints",
             {
                 "endpoint": {
                     "service_id": service_id,
-                    "interface": "public",
+                    "interface": interface,
                     "region_id": region,
                     "url": url,
                 }
             },
         )
+
+    def service_id(self, service_type: str) -> str:
+        return str(self.get(f"/services?type={service_type}")["services"][0]["id"])
+
+    def create_application_credential(self, name: str) -> dict[str, str]:
+        """An application credential of the signed-in user on its project: id and secret."""
+        body = {"application_credential": {"name": name, "description": "glancesync testbed"}}
+        made = self.post(f"/users/{self.user_id}/application_credentials", body)
+        cred = made["application_credential"]
+        return {"id": cred["id"], "name": cred["name"], "secret": cred["secret"]}
 
     def create_image_service(self) -> str:
         body = {"service": {"type": "image", "name": "glance", "enabled": True}}

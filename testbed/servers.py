@@ -10,6 +10,7 @@ import errno
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -32,7 +33,7 @@ class Server:
     """Everything needed to (re)start one server with the same port and config."""
 
     name: str
-    kind: str  # "keystone" or "glance"
+    kind: str  # "keystone", "glance" or "tls" (a TLS relay in front of another server)
     port: int
     conf_dir: str
     log: str
@@ -42,7 +43,8 @@ class Server:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.kind == "tls" else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -75,15 +77,54 @@ def server_env(server: Server) -> dict[str, str]:
         for k, v in os.environ.items()
         if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME") and not k.startswith("OS_")
     }
-    env[CONFIG_ENV[server.kind]] = server.conf_dir
+    if server.kind in CONFIG_ENV:
+        env[CONFIG_ENV[server.kind]] = server.conf_dir
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
+def _relay_argv(server: Server, venv: Path) -> list[str]:
+    """A TLS relay (``testbed/tlsrelay.py``, stdlib only) run by the testbed venv's Python."""
+    extra = server.extra
+    return [
+        str(venv / "bin" / "python"),
+        str(Path(__file__).resolve().parent / "tlsrelay.py"),
+        "--listen",
+        str(server.port),
+        "--target",
+        extra["target"],
+        "--cert",
+        extra["cert"],
+        "--key",
+        extra["key"],
+    ]
+
+
 def launch(server: Server, venv: Path) -> int:
-    """Start the server's gunicorn master in the background; returns its pid."""
+    """Start the server's gunicorn master (or TLS relay) in the background; returns its pid."""
     check_port_free(server.port, server.name)
-    argv = [
+    argv = _relay_argv(server, venv) if server.kind == "tls" else _gunicorn_argv(server, venv)
+    Path(server.log).parent.mkdir(parents=True, exist_ok=True)
+    Path(server.conf_dir).mkdir(parents=True, exist_ok=True)
+    with open(server.log, "ab") as log:
+        log.write(f"\n==== starting {server.name} on {server.url} ====\n".encode())
+        log.flush()
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=server_env(server),
+            cwd=server.conf_dir,
+            start_new_session=True,
+        )
+    _CHILDREN[proc.pid] = proc
+    server.pid = proc.pid
+    return proc.pid
+
+
+def _gunicorn_argv(server: Server, venv: Path) -> list[str]:
+    return [
         str(venv / "bin" / "gunicorn"),
         "--bind",
         f"127.0.0.1:{server.port}",
@@ -106,22 +147,6 @@ def launch(server: Server, venv: Path) -> int:
         server.name,
         WSGI_APPS[server.kind],
     ]
-    Path(server.log).parent.mkdir(parents=True, exist_ok=True)
-    with open(server.log, "ab") as log:
-        log.write(f"\n==== starting {server.name} on {server.url} ====\n".encode())
-        log.flush()
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=server_env(server),
-            cwd=server.conf_dir,
-            start_new_session=True,
-        )
-    _CHILDREN[proc.pid] = proc
-    server.pid = proc.pid
-    return proc.pid
 
 
 def alive(pid: int | None) -> bool:
@@ -139,9 +164,13 @@ def alive(pid: int | None) -> bool:
 
 
 def answers(url: str, timeout: float = 2.0) -> bool:
-    """True if an HTTP server answers at url (any status code)."""
+    """True if an HTTP server answers at url (any status code).
+
+    A TLS front is only asked whether it relays: its certificate is not checked here.
+    """
+    context = ssl._create_unverified_context() if url.startswith("https:") else None
     try:
-        with urllib.request.urlopen(url, timeout=timeout):
+        with urllib.request.urlopen(url, timeout=timeout, context=context):
             return True
     except urllib.error.HTTPError:
         return True

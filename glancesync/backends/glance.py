@@ -54,6 +54,7 @@ from glancesync.backends.glance_http import (
     ranged_body,
 )
 from glancesync.backends.retry import RetryPolicy, http_status
+from glancesync.credentials import auth_plugin, quiet_insecure_warnings
 from glancesync.errors import BackendError, Cancelled, RegionNotFound
 from glancesync.image import Image, is_user_property
 
@@ -68,6 +69,9 @@ _VERSION_PATH = re.compile(r"/v\d+(\.\d+)?/?$")
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>:?\s*")
 _CONNECT = re.compile(r"Unable to establish connection to (https?://[^/\s]+)")
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
+CERTIFICATE_FAILED = "CERTIFICATE_VERIFY_FAILED"
+_TLS_HOST = re.compile(r"(https://[^/\s:]+(?::\d+)?)")
+_VERIFY_WHY = re.compile(r"certificate verify failed: ([^()'\"]+)")
 _INNER = re.compile(r"\b\w+(?:Error|Disconnected|Exception)\(['\"]([^'\"]+)")
 
 
@@ -81,12 +85,26 @@ def keystone_v3_url(url: str) -> str:
 
 def short_reason(text: str) -> str:
     """Connection failures as ``connection to <host> failed: <error>``, not a 400-char chain."""
+    if CERTIFICATE_FAILED in text:
+        return tls_reason(text)
     match = _CONNECT.search(text)
     if match is None:
         return _OBJECT_REPR.sub("", text)
     inner = _ERRNO.search(text) or _INNER.search(text)
     why = inner.group(1).strip() if inner else "connection failed"
     return f"connection to {match.group(1)} failed: {why}"
+
+
+def tls_reason(text: str) -> str:
+    """A certificate that failed verification, in one sentence that says what to set."""
+    host = _TLS_HOST.search(text)
+    why = _VERIFY_WHY.search(text)
+    where = f" of {host.group(1)}" if host else ""
+    detail = f" ({why.group(1).strip()})" if why else ""
+    return (
+        f"the TLS certificate{where} could not be verified{detail}; "
+        "set cacert to the CA bundle that signed it"
+    )
 
 
 def to_image(record: Mapping[str, Any], region: str) -> Image:
@@ -193,35 +211,38 @@ class GlanceBackend:
     # ------------------------------------------------------------ keystone
 
     def _auth_plugin(self) -> Any:
-        from keystoneauth1.identity import v3
-
+        """Password or application credential (``glancesync.credentials``)."""
         with self._lock:
             if self._auth is None:
-                t = self.target
-                self._auth = v3.Password(
-                    auth_url=keystone_v3_url(t.keystone_url),
-                    username=t.user,
-                    password=t.password,
-                    project_name=t.tenant,
-                    user_domain_name=t.user_domain_name,
-                    project_domain_name=t.project_domain_name,
-                )
+                conn = self.target.connection()
+                self._auth = auth_plugin(conn, keystone_v3_url(conn.keystone_url))
             return self._auth
 
     def _session(self, kind: str) -> Any:
-        """The "list" or "data" session; both share the auth plugin, hence the token."""
+        """The "list" or "data" session; both share the auth plugin, hence the token.
+
+        Both verify TLS the same way: the target's ``cacert``, or nothing with
+        ``insecure`` (warned about once per run by the configuration, not per request).
+        """
         from keystoneauth1 import session
 
         with self._lock:
             if kind not in self._sessions:
                 timeout = self.target.list_images_timeout if kind == "list" else self.data_timeout
-                self._sessions[kind] = session.Session(auth=self._auth_plugin(), timeout=timeout)
+                verify = self.target.connection().verify
+                if verify is False:
+                    quiet_insecure_warnings()
+                self._sessions[kind] = session.Session(
+                    auth=self._auth_plugin(), timeout=timeout, verify=verify
+                )
             return self._sessions[kind]
 
     def _catalog_regions(self) -> list[str]:
         session = self._session("list")
         access = self._auth_plugin().get_access(session)
-        endpoints = access.service_catalog.get_endpoints(service_type="image", interface="public")
+        endpoints = access.service_catalog.get_endpoints(
+            service_type="image", interface=self.target.interface
+        )
         names = {ep.get("region_id") or ep.get("region") for ep in endpoints.get("image", [])}
         return sorted(name for name in names if name)
 
@@ -235,7 +256,9 @@ class GlanceBackend:
             raise RegionNotFound("region not found")
         from glanceclient import Client
 
-        client = Client("2", session=self._session(kind), region_name=region, interface="public")
+        client = Client(
+            "2", session=self._session(kind), region_name=region, interface=self.target.interface
+        )
         with self._lock:
             return self._clients.setdefault((region, kind), client)
 
@@ -247,8 +270,9 @@ class GlanceBackend:
         return text
 
     def _secrets(self) -> Iterable[str]:
-        if self.target.password and len(self.target.password) >= 4:
-            yield self.target.password
+        for secret in self.target.connection().secrets():
+            if len(secret) >= 4:
+                yield secret
         ref = getattr(self._auth, "auth_ref", None)
         token = getattr(ref, "auth_token", None) if ref is not None else None
         if token:
@@ -345,7 +369,7 @@ class GlanceBackend:
         if region not in self._catalog_regions():
             raise RegionNotFound("region not found")
         url = self._session("data").get_endpoint(
-            service_type="image", interface="public", region_name=region
+            service_type="image", interface=self.target.interface, region_name=region
         )
         return _VERSION_PATH.sub("", url).rstrip("/")
 

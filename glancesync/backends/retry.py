@@ -138,6 +138,8 @@ def is_transient(exc: BaseException) -> bool:
 
 def _verdict(exc: BaseException) -> bool | None:
     """True/False when this exception alone decides, None to look at what it wraps."""
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return False  # a certificate that failed verification fails again: not transient
     status = http_status(exc)
     if status is not None:
         return status >= 500 or status in (408, 429)
