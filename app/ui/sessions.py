@@ -49,7 +49,9 @@ Authenticator = Callable[[Credentials], str]
 
 
 def keystone_authenticator(settings: OpenStackSettings, timeout: float = 10.0) -> Authenticator:
-    """Password authentication against the service's Keystone (v3)."""
+    """Password authentication against the service's Keystone (v3), over the service's
+    own TLS settings (``CACERT``, ``INSECURE``), as its token checks are."""
+    verify = settings.connection().verify
 
     def authenticate(creds: Credentials) -> str:
         from keystoneauth1 import exceptions as ks
@@ -65,7 +67,7 @@ def keystone_authenticator(settings: OpenStackSettings, timeout: float = 10.0) -
             project_domain_name=creds.domain,
         )
         try:
-            return auth.get_auth_ref(session.Session(timeout=timeout)).auth_token
+            return auth.get_auth_ref(session.Session(timeout=timeout, verify=verify)).auth_token
         except (ks.Unauthorized, ks.NotFound, ks.BadRequest):
             raise SignInRefused("Wrong user name, password, project or domain") from None
         except (ks.ConnectionError, ks.DiscoveryFailure, ks.HttpError) as exc:

@@ -269,3 +269,28 @@ def test_nothing_is_loaded_from_outside(browser):
         assert "@import" not in text and "@font-face" not in text
     page = browser.get("/ui/")
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize(
+    ("tls", "verify"),
+    [({"cacert": "/etc/ca.pem"}, "/etc/ca.pem"), ({"insecure": True}, False), ({}, True)],
+)
+def test_sign_in_goes_over_the_services_own_tls_settings(monkeypatch, tls, verify):
+    """The page's Keystone login trusts what the token checks trust (CACERT, INSECURE)."""
+    from keystoneauth1 import session
+    from keystoneauth1.identity import v3
+
+    from app.settings import OpenStackSettings
+    from app.ui.sessions import keystone_authenticator
+
+    seen = {}
+
+    class Ref:
+        auth_token = "tok"
+
+    monkeypatch.setattr(session.Session, "__init__", lambda self, **kw: seen.update(kw))
+    monkeypatch.setattr(v3.Password, "get_auth_ref", lambda self, sess: Ref())
+    settings = OpenStackSettings(keystone_url="https://ks:5000/v3", user="u", password="p", **tls)
+    creds = Credentials(user="alice", password="pw", project="demo", domain="Default")
+    assert keystone_authenticator(settings)(creds) == "tok"
+    assert seen["verify"] == verify
