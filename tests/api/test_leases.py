@@ -62,7 +62,13 @@ def set_row(app, task_id: str, **values) -> None:
 def test_the_migrations_have_a_single_head():
     config = Config()
     config.set_main_option("script_location", str(REPO / "migrations"))
-    assert ScriptDirectory.from_config(config).get_heads() == ["0003"]
+    scripts = ScriptDirectory.from_config(config)
+    heads = scripts.get_heads()
+    assert len(heads) == 1, heads
+    # numbered in issue order: the history from the head down is 000N, ..., 0002, 0001
+    history = [rev.revision for rev in scripts.walk_revisions()]
+    assert history == [f"{n:04d}" for n in range(len(history), 0, -1)]
+    assert "0003" in history  # this issue's lease columns
 
 
 def test_the_database_allows_one_queued_and_one_syncing_task_per_region(app):
