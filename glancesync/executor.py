@@ -124,7 +124,7 @@ class Executor:
                     if action.kind in pl.UPLOAD_KINDS:
                         failed_upload = action.name
                     return result
-                if entry is not None and action.kind != pl.WARN_CHECKSUM:
+                if entry is not None and action.kind not in pl.WARNINGS:
                     entry.result = rs.PLANNED if self.dry_run else rs.DONE
             result.summary = self._summary()
             self.log.info(result.summary)
@@ -168,6 +168,11 @@ class Executor:
                 f"in region {self.full} than in the master region. It was not set what to do. "
                 "Please, fill either dontupdate, replace or rename with the checksum."
             )
+        elif action.kind == pl.WARN_PROTECTED:
+            self.log.warning(
+                f"{self.full}: image {action.name} is protected and cannot be replaced; "
+                "nothing uploaded"
+            )
 
     def _obsolete(self, a: Action) -> None:
         if self.dry_run:
@@ -183,7 +188,9 @@ class Executor:
         self.log.info(f"{self.full}: Updating the metadata of image {a.name}")
         current = self.map[a.name]
         props = {**a.properties, **self._resolve(a)}
-        self.map[a.name] = self.backend.update(self.region, current, a.name, a.is_public, props)
+        self.map[a.name] = self.backend.update(
+            self.region, current, a.name, a.is_public, props, attributes=a.attributes or None
+        )
 
     def _upload(self, a: Action) -> None:
         mb = f"{a.size / MB:.2f}"
