@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,68 @@ def test_listing_reads_hidden_images_on_every_page(make_config, add_image):
     images = GlanceBackend(config.targets["master"], config, page_size=2).list_images(MASTER)
     assert sorted(i.id for i in images) == sorted(m.id for m in made)
     assert sum(i.os_hidden for i in images) == 3
+
+
+class SlowImagesProxy:
+    """A loopback HTTP proxy in front of one Glance that delays every image listing
+    request (each page) by ``delay`` seconds."""
+
+    def __init__(self, upstream: str, delay: float) -> None:
+        import http.server
+        import threading
+        import urllib.request
+
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the http.server hook name
+                if self.path.startswith("/v2/images"):
+                    time.sleep(delay)
+                    proxy.requests.append(self.path)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                request = urllib.request.Request(upstream + self.path, headers=headers)
+                with urllib.request.urlopen(request, timeout=30) as answer:
+                    body = answer.read()
+                    self.send_response(answer.status)
+                    self.send_header("Content-Type", answer.headers["Content-Type"])
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.requests: list[str] = []
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.usefixtures("clean_glance")
+def test_list_images_timeout_limits_each_page_not_the_whole_listing(
+    make_config, add_image, tb_info
+):
+    from glanceclient import Client
+
+    from glancesync.backends.glance import GlanceBackend
+
+    made = [add_image(unique("slow"), region="Trento") for _ in range(3)]
+    config = make_config(master="list_images_timeout = 2\n")
+    b = GlanceBackend(config.targets["master"], config, page_size=1)
+    proxy = SlowImagesProxy(tb_info["regions"]["Trento"]["glance_url"], delay=0.8)
+    try:
+        client = Client("2", endpoint=proxy.url, session=b._session("list"))
+        b._client = lambda region, kind="data": client  # every request through the proxy
+        started = time.monotonic()
+        images = b.list_images("Trento")
+        elapsed = time.monotonic() - started
+    finally:
+        proxy.close()
+    # 3 pages + an empty last page + the hidden pass, 0.8 s each: more than the 2 s limit.
+    assert sorted(i.id for i in images) == sorted(m.id for m in made)
+    assert elapsed > 2 and len(proxy.requests) >= 4
+    assert all("limit=1" in path for path in proxy.requests)
