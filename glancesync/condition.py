@@ -96,8 +96,8 @@ class ConditionEvalError(Exception):
 class Condition:
     """A checked condition, ready to be evaluated against many images.
 
-    ``text`` is the normalised source (one line, canonical Python spelling); ``source`` is
-    the text as it was written.
+    ``text`` is the canonical spelling (one line, comments gone); ``source`` is the text as
+    it was written.
     """
 
     def __init__(self, source: str, text: str, evaluator: _Evaluator):
@@ -127,28 +127,34 @@ class Condition:
 def compile_condition(text: str) -> Condition:
     """Parse and check ``text``; raise ConditionError naming the first rejected construct."""
     source = normalise(text)
-    if not source:
+    if not source.strip():
         raise ConditionError("the condition is empty")
-    tree = _parse(source)
+    if source.endswith("\\"):
+        raise ConditionError("syntax error: a line continuation ends the condition")
+    tree = _parse(f"(\n{source}\n)")
+    if _only_comments(tree):
+        raise ConditionError("the condition is empty")
     evaluator = _build(tree.body, 0)
     return Condition(text, _unparse(tree, source), evaluator)
 
 
 def normalise(text: str) -> str:
-    """Apply the text rules of 3.3: ``\\`` at a line end joins lines, other breaks are spaces.
+    """The text as Python reads it between a line ``(`` and a line ``)`` (D25, 3.3).
 
-    Backslash-newline pairs are left for Python's tokenizer, which treats them exactly as the
-    README examples expect (also inside string literals); other line breaks become spaces.
+    Newlines are kept, so a ``#`` comment ends at its line and a string may hold ``#``;
+    inside the parentheses line breaks join lines by themselves. Only line ends are
+    normalised, and blanks after a line-end backslash dropped (an editor may leave them).
     """
-    lines = re.split(r"\r\n|\r|\n", text)
-    parts = []
-    for index, line in enumerate(lines):
-        stripped = line.rstrip(" \t")
-        if stripped.endswith("\\") and index < len(lines) - 1:
-            parts.append(stripped + "\n")
-        else:
-            parts.append(line + " ")
-    return "".join(parts).strip()
+    text = re.sub(r"\r\n|\r", "\n", text)
+    return re.sub(r"\\[ \t]+\n", "\\\n", text).strip()
+
+
+def _only_comments(tree: ast.Expression) -> bool:
+    """Only comments leave the empty tuple of our own parentheses: no condition."""
+    body = tree.body
+    return (
+        isinstance(body, ast.Tuple) and not body.elts and (body.lineno, body.col_offset) == (1, 0)
+    )
 
 
 def _parse(source: str) -> ast.Expression:

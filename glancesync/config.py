@@ -46,6 +46,8 @@ class Target:
     only_tenant_images: bool = True
     support_obsolete_images: bool = True
     obsolete_syncprops: tuple[str, ...] = ()
+    # Seconds allowed to each page request of a listing (pages of 1000), not to the whole
+    # listing (D26): a region of 10,000 images takes 10 requests, plus the hidden pass.
     list_images_timeout: int = 30
     data_timeout: int = 600
     tenant_id: str | None = None

@@ -138,7 +138,7 @@ class Executor:
                     if entry is not None:
                         entry.result, entry.error = rs.NOT_RUN, BUSY_IMAGE
                     continue
-                if entry is not None and action.kind != pl.WARN_CHECKSUM:
+                if entry is not None and action.kind not in pl.WARNINGS:
                     entry.result = rs.PLANNED if self.dry_run else rs.DONE
             result.summary = self._summary()
             self.log.info(result.summary)
@@ -194,6 +194,11 @@ class Executor:
                 f"in region {self.full} than in the master region. It was not set what to do. "
                 "Please, fill either dontupdate, replace or rename with the checksum."
             )
+        elif action.kind == pl.WARN_PROTECTED:
+            self.log.warning(
+                f"{self.full}: image {action.name} is protected and cannot be replaced; "
+                "nothing uploaded"
+            )
 
     def _obsolete(self, a: Action) -> None:
         if self.dry_run:
@@ -210,7 +215,9 @@ class Executor:
         self.log.info(f"{self.full}: Updating the metadata of image {a.name}")
         current = self.map[a.name]
         props = {**a.properties, **self._resolve(a)}
-        self.map[a.name] = self.backend.update(self.region, current, a.name, a.is_public, props)
+        self.map[a.name] = self.backend.update(
+            self.region, current, a.name, a.is_public, props, attributes=a.attributes or None
+        )
 
     def _upload(self, a: Action) -> None:
         if a.name in self.busy or (

@@ -36,10 +36,26 @@ GLANCE_MANAGED = frozenset(
     ]
 )
 AMI_PROPERTIES = ("kernel_id", "ramdisk_id")
+# Glance-managed attributes that follow the master like metadata (D21).
+FOLLOWED = ("protected", "min_ram", "min_disk", "os_hidden")
+
+# glancesync's own properties (D22): written by uploads only, never compared, copied from
+# the master, removed by a metadata update nor seen by metadata_condition.
+RESERVED_PREFIX = "glancesync_"
+SOURCE_ID = "glancesync_source_id"
+SOURCE_HASH = "glancesync_source_hash"
 
 
 def is_user_property(key: str) -> bool:
     return key not in GLANCE_MANAGED and not key.startswith("os_glance_")
+
+
+def is_reserved(key: str) -> bool:
+    return key.startswith(RESERVED_PREFIX)
+
+
+def without_reserved(properties: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in properties.items() if not k.startswith(RESERVED_PREFIX)}
 
 
 @dataclass
@@ -67,6 +83,7 @@ class Image:
     min_disk: int = 0
     protected: bool = False
     created_at: str = ""  # Glance's ISO 8601 UTC time; ages leftovers (glancesync.leftovers)
+    os_hidden: bool = False
 
     def copy(self, **changes: Any) -> Image:
         """A deep-enough copy: the properties dict is never shared between copies.
@@ -88,7 +105,27 @@ class Image:
         return "public" if self.is_public else "private"
 
 
-def same_content(a: Image, b: Image) -> bool:
+def followed_attributes(image: Image) -> dict[str, Any]:
+    """The values of ``FOLLOWED`` (what ``Backend.update`` sets besides the properties)."""
+    return {key: getattr(image, key) for key in FOLLOWED}
+
+
+def same_content(master: Image, region: Image) -> bool:
+    """D3; for a master without checksum or multihash, D22: the region image is a copy of
+    this master (``glancesync_source_id``) whose data is what was copied (its checksum is
+    the ``glancesync_source_hash`` computed while copying)."""
+    if master.checksum or master.os_hash_value:
+        return same_hashes(master, region)
+    props = region.user_properties
+    return (
+        bool(master.id)
+        and props.get(SOURCE_ID) == master.id
+        and SOURCE_HASH in props
+        and props[SOURCE_HASH] == region.checksum
+    )
+
+
+def same_hashes(a: Image, b: Image) -> bool:
     """D3: equal non-empty checksums, and equal multihashes when both have the same algorithm."""
     if not a.checksum or not b.checksum or a.checksum != b.checksum:
         return False

@@ -12,7 +12,7 @@ from typing import Any
 
 from glancesync import status as st
 from glancesync.config import Target
-from glancesync.image import AMI_PROPERTIES, Image
+from glancesync.image import AMI_PROPERTIES, Image, followed_attributes, is_reserved
 from glancesync.obsolete import ObsoleteUpdate
 from glancesync.status import ImageStatus, RegionStatus
 
@@ -23,6 +23,8 @@ REPLACE = "replace"
 RENAME = "rename"
 UPDATE_AMI = "update_ami"
 WARN_CHECKSUM = "warn_checksum"
+WARN_PROTECTED = "warn_protected"
+WARNINGS = frozenset({WARN_CHECKSUM, WARN_PROTECTED})
 
 _UPLOAD_KIND = {st.PENDING_UPLOAD: UPLOAD, st.PENDING_REPLACE: REPLACE, st.PENDING_RENAME: RENAME}
 UPLOAD_KINDS = frozenset(_UPLOAD_KIND.values())
@@ -34,7 +36,8 @@ class Action:
 
     ``properties`` are the user properties to write, without kernel_id/ramdisk_id;
     ``ami_refs`` maps those two properties to the *names* of the images they must point
-    to (a property absent from ``ami_refs`` is removed).
+    to (a property absent from ``ami_refs`` is removed). ``attributes`` are the
+    ``image.FOLLOWED`` values a metadata update sets (empty: left as they are).
     """
 
     kind: str
@@ -44,6 +47,7 @@ class Action:
     is_public: bool = False
     properties: dict[str, Any] = field(default_factory=dict)
     ami_refs: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -70,19 +74,31 @@ def ami_refs(master: Image) -> dict[str, str]:
 
 
 def upload_properties(master: Image, metadata_set: frozenset[str]) -> dict[str, Any]:
-    """All master properties when metadata_set is empty, else only its keys (6.3)."""
-    props = {k: v for k, v in master.user_properties.items() if k not in AMI_PROPERTIES}
+    """All master properties when metadata_set is empty, else only its keys (6.3); never
+    the reserved ``glancesync_*`` ones (D22)."""
+    props = {
+        k: v
+        for k, v in master.user_properties.items()
+        if k not in AMI_PROPERTIES and not is_reserved(k)
+    }
     if metadata_set:
         props = {k: v for k, v in props.items() if k in metadata_set}
     return props
 
 
 def updated_properties(master: Image, region: Image, metadata_set: frozenset[str]) -> dict:
-    """D7: empty metadata_set copies everything; otherwise only its keys change."""
+    """D7: empty metadata_set copies everything; otherwise only its keys change.
+
+    The reserved ``glancesync_*`` properties are left out: the backend keeps them (D22).
+    """
     if not metadata_set:
         return upload_properties(master, metadata_set)
-    props = {k: v for k, v in region.user_properties.items() if k not in AMI_PROPERTIES}
-    for key in metadata_set - set(AMI_PROPERTIES):
+    props = {
+        k: v
+        for k, v in region.user_properties.items()
+        if k not in AMI_PROPERTIES and not is_reserved(k)
+    }
+    for key in {k for k in metadata_set - set(AMI_PROPERTIES) if not is_reserved(k)}:
         if key in master.user_properties:
             props[key] = master.user_properties[key]
         else:
@@ -93,7 +109,14 @@ def updated_properties(master: Image, region: Image, metadata_set: frozenset[str
 def _update(kind: str, s: ImageStatus, target: Target) -> Action:
     props = updated_properties(s.master, s.region_image, target.metadata_set)
     return Action(
-        kind, s.name, s.master, s.region_image, s.master.is_public, props, ami_refs(s.master)
+        kind,
+        s.name,
+        s.master,
+        s.region_image,
+        s.master.is_public,
+        props,
+        ami_refs(s.master),
+        followed_attributes(s.master),
     )
 
 
@@ -156,7 +179,8 @@ def plan_region(
         if s.status in _UPLOAD_KIND:
             pass2.append(_upload(s, target))
         elif s.status == st.ERROR_CHECKSUM:
-            pass2.append(Action(WARN_CHECKSUM, s.name, s.master, s.region_image))
+            kind = WARN_PROTECTED if s.protected else WARN_CHECKSUM
+            pass2.append(Action(kind, s.name, s.master, s.region_image))
     uploads = [a for a in pass2 if a.kind in UPLOAD_KINDS]
     actions += pass2
     actions += [_update(UPDATE_AMI, s, target) for s in ordered if s.status == st.PENDING_AMI]

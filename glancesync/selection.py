@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from glancesync.condition import ConditionEvalError
 from glancesync.config import Target
-from glancesync.image import AMI_PROPERTIES, Image, owned_by, same_content
+from glancesync.image import AMI_PROPERTIES, Image, owned_by, same_content, without_reserved
 
 OBSOLETE_SUFFIX = "_obsolete"
 
@@ -37,7 +37,12 @@ def master_catalogue(images: list[Image], tenant_id: str) -> Catalogue:
     warnings = [
         f"Duplicated images with name {name} will be ignored" for name, n in counts.items() if n > 1
     ]
-    kept = {img.name: img.copy() for img in candidates if counts[img.name] == 1}
+    # glancesync_* properties of a master image (D22) are not the catalogue's business.
+    kept = {
+        img.name: img.copy(user_properties=without_reserved(img.user_properties))
+        for img in candidates
+        if counts[img.name] == 1
+    }
     names_by_id = {img.id: img.name for img in kept.values()}
     unresolved = set()
     for img in kept.values():
@@ -121,6 +126,6 @@ def region_map(
             f"{region}: image name {img.name} is duplicated. UUIDs: {img.id} {previous.id}"
         )
         master = wanted[img.name]
-        if same_content(img, master) and not same_content(previous, master):
+        if same_content(master, img) and not same_content(master, previous):
             kept[img.name] = img
     return kept, warnings

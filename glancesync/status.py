@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from glancesync.config import Target
-from glancesync.image import AMI_PROPERTIES, Image, same_content
+from glancesync.image import AMI_PROPERTIES, Image, followed_attributes, is_reserved, same_content
 
 OK = "ok"
 OK_STALLED = "ok_stalled_checksum"
@@ -54,6 +54,7 @@ class ImageStatus:
     region_image: Image | None = None
     waits_for: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    protected: bool = False  # error_checksum because the image to replace is protected
 
     @property
     def sort_key(self) -> tuple[int, str]:
@@ -89,14 +90,18 @@ def conflict_status(region_checksum: str, target: Target) -> str:
 
 
 def metadata_differs(master: Image, region: Image, metadata_set: frozenset[str]) -> bool:
-    """5.4; kernel_id/ramdisk_id values are left to the AMI check."""
+    """5.4 and D21; kernel_id/ramdisk_id values are left to the AMI check, and the
+    reserved ``glancesync_*`` properties are never compared (D22)."""
     if master.is_public != region.is_public:
         return True
-    mp, rp = master.user_properties, region.user_properties
+    if followed_attributes(master) != followed_attributes(region):
+        return True
+    mp = {k: v for k, v in master.user_properties.items() if not is_reserved(k)}
+    rp = {k: v for k, v in region.user_properties.items() if not is_reserved(k)}
     if any((p in mp) != (p in rp) for p in AMI_PROPERTIES):
         return True
     if metadata_set:
-        keys = metadata_set - set(AMI_PROPERTIES)
+        keys = {k for k in metadata_set - set(AMI_PROPERTIES) if not is_reserved(k)}
         return any(mp.get(k, _ABSENT) != rp.get(k, _ABSENT) for k in keys)
     if mp.keys() != rp.keys():
         return True
@@ -133,6 +138,15 @@ def ami_check(
     return _UPDATE, waits, missing
 
 
+def _conflict(name: str, master: Image, region: Image, target: Target) -> ImageStatus:
+    """5.3, and D21: Glance refuses to delete a protected image, so it is never replaced
+    (refused before anything is uploaded); renaming it is allowed."""
+    status = conflict_status(region.checksum, target)
+    if status == PENDING_REPLACE and region.protected:
+        return ImageStatus(name, ERROR_CHECKSUM, master, region, protected=True)
+    return ImageStatus(name, status, master, region)
+
+
 _AMI_TABLE = {
     (_EQUAL, _READY): OK,
     (_EQUAL, _UPDATE): PENDING_METADATA,
@@ -158,7 +172,7 @@ def region_status(
         elif region is None:
             status = ImageStatus(name, PENDING_UPLOAD, master)
         elif not same_content(master, region):
-            status = ImageStatus(name, conflict_status(region.checksum, target), master, region)
+            status = _conflict(name, master, region, target)
             if status.status in (PENDING_REPLACE, PENDING_RENAME):
                 remaining.pop(name, None)
         else:

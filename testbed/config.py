@@ -6,10 +6,20 @@ without) are written; testbed/README.md says why each one is there.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 Sections = dict[str, dict[str, str]]
+
+_UUID = "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"
+# The AMI part of the schema-image.json that packaged Glance installs in /etc/glance (the
+# PyPI wheel has none): with it, glanceclient refuses to update an image whose kernel_id
+# is not a UUID, as on real clouds.
+IMAGE_SCHEMA = {
+    key: {"type": ["null", "string"], "pattern": _UUID, "description": f"{key} (AMI images)"}
+    for key in ("kernel_id", "ramdisk_id")
+}
 
 
 def render_ini(sections: Sections) -> str:
@@ -114,6 +124,7 @@ def glance_conf(
     shutil.copyfile(
         venv / "etc" / "glance" / "glance-api-paste.ini", conf_dir / "glance-api-paste.ini"
     )
+    (conf_dir / "schema-image.json").write_text(json.dumps(IMAGE_SCHEMA, indent=1))
     path = conf_dir / "glance-api.conf"
     path.write_text(render_ini(sections))
     return path

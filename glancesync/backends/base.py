@@ -8,7 +8,7 @@ BEHAVIOUR.md 6.6, so callers never format backend errors themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 from glancesync.image import Image
@@ -63,14 +63,24 @@ class Backend(Protocol):
         source: ImageSource | None,
         progress: ProgressCallback | None = None,
     ) -> Image:
-        """Create an image named like ``master`` with its data, formats and the given
-        visibility and user properties; return the new image as the region lists it."""
+        """Create an image named like ``master`` with its data, formats, ``FOLLOWED``
+        attributes and the given visibility and user properties, recording
+        ``glancesync_source_id``/``glancesync_source_hash`` (D22); return the new image
+        as the region lists it."""
         ...
 
     def update(
-        self, region: str, image: Image, name: str, is_public: bool, properties: dict[str, Any]
+        self,
+        region: str,
+        image: Image,
+        name: str,
+        is_public: bool,
+        properties: dict[str, Any],
+        attributes: Mapping[str, Any] | None = None,
     ) -> Image:
-        """Make ``image`` have exactly this name, visibility and user properties."""
+        """Make ``image`` have exactly this name, visibility and user properties, and the
+        given ``image.FOLLOWED`` attributes (None leaves them). The reserved
+        ``glancesync_*`` properties are kept as they are (D22)."""
         ...
 
     def delete(self, region: str, image_id: str) -> None: ...

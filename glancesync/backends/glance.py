@@ -20,11 +20,11 @@ the token lifetime goes on (tests/integration/test_transfer_reliability.py prove
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -56,15 +56,16 @@ from glancesync.backends.glance_http import (
 from glancesync.backends.retry import RetryPolicy, http_status
 from glancesync.credentials import auth_plugin, quiet_insecure_warnings
 from glancesync.errors import BackendError, Cancelled, RegionNotFound
-from glancesync.image import Image, is_user_property
+from glancesync.image import FOLLOWED, SOURCE_HASH, SOURCE_ID, Image, is_reserved, is_user_property
 
 if TYPE_CHECKING:
     from glancesync.config import Config, Target
 
 LOG = logging.getLogger(__name__)
 
-# Set on every image glancesync creates, removed once its data is verified: an image that
-# still carries it is a leftover of an interrupted upload.
+# Images per listing request: Glance's usual maximum (api_limit_max), D26.
+PAGE_SIZE = 1000
+_JSON_PATCH = "application/openstack-images-v2.1-json-patch"
 _VERSION_PATH = re.compile(r"/v\d+(\.\d+)?/?$")
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>:?\s*")
 _CONNECT = re.compile(r"Unable to establish connection to (https?://[^/\s]+)")
@@ -128,6 +129,7 @@ def to_image(record: Mapping[str, Any], region: str) -> Image:
         min_disk=int(data.get("min_disk") or 0),
         protected=bool(data.get("protected")),
         created_at=data.get("created_at") or "",
+        os_hidden=bool(data.get("os_hidden")),
     )
 
 
@@ -147,6 +149,9 @@ def create_fields(master: Image, is_public: bool, properties: Mapping[str, Any])
         min_ram=master.min_ram,
         min_disk=master.min_disk,
     )
+    if master.os_hidden:
+        fields["os_hidden"] = True
+    fields[SOURCE_ID] = master.id  # D22; the hash is added once the data is verified
     if master.disk_format:
         fields["disk_format"] = master.disk_format
     if master.container_format:
@@ -162,7 +167,7 @@ def metadata_patch(
 
     Only what differs is sent, so an update of an up-to-date image is a no-op. Visibility
     changes only when public-ness differs (a ``shared`` image that must stay non-public is
-    left alone, 6.5).
+    left alone, 6.5). The reserved ``glancesync_*`` properties are never touched (D22).
     """
     changes: dict[str, Any] = {}
     if current.get("name") != name:
@@ -170,10 +175,43 @@ def metadata_patch(
     if (current.get("visibility") == "public") != is_public:
         changes["visibility"] = "public" if is_public else "private"
     for key, value in _string_properties(properties).items():
-        if is_user_property(key) and current.get(key) != value:
+        if _writable(key) and current.get(key) != value:
             changes[key] = value
-    removed = [k for k in current if is_user_property(k) and k not in properties]
+    removed = [k for k in current if _writable(k) and k not in properties]
     return changes, removed
+
+
+def _writable(key: str) -> bool:
+    return is_user_property(key) and not is_reserved(key)
+
+
+def json_patch(
+    current: Mapping[str, Any],
+    name: str,
+    is_public: bool,
+    properties: Mapping[str, Any],
+    attributes: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """RFC 6902 operations for the changed fields only (``metadata_patch``, plus the
+    ``FOLLOWED`` attributes that differ).
+
+    Sent as they are rather than through glanceclient's ``images.update``, which first
+    validates the whole current image against the schema: an image with a property an
+    older tool wrote badly (a non-UUID ``kernel_id``) could then never be updated.
+    """
+    changes, removed = metadata_patch(current, name, is_public, properties)
+    for key, value in (attributes or {}).items():
+        if key in FOLLOWED and current.get(key) != value:
+            changes[key] = value
+    ops = [
+        {"op": "replace" if key in current else "add", "path": _pointer(key), "value": value}
+        for key, value in changes.items()
+    ]
+    return ops + [{"op": "remove", "path": _pointer(key)} for key in removed]
+
+
+def _pointer(key: str) -> str:
+    return "/" + key.replace("~", "~0").replace("/", "~1")
 
 
 class GlanceBackend:
@@ -300,16 +338,14 @@ class GlanceBackend:
 
     def list_images(self, region: str) -> list[Image]:
         full = self.full_name(region)
-        timeout = self.target.list_images_timeout
-        deadline = time.monotonic() + timeout
         try:
-            return self._list(region, full, deadline)
+            return self._list(region, full)
         except RegionNotFound:
             raise RegionNotFound(
                 f"{full}: Error retrieving image list. Cause: region not found"
             ) from None
         except Exception as exc:  # noqa: BLE001
-            if isinstance(exc, _Deadline) or _is_timeout(exc) or time.monotonic() >= deadline:
+            if _is_timeout(exc):
                 raise BackendError(f"{full}: Timeout while retrieving image list.") from None
             cause = self._reason(exc)
             raise BackendError(f"{full}: Error retrieving image list. Cause: {cause}") from None
@@ -335,15 +371,20 @@ class GlanceBackend:
         except Exception:  # noqa: BLE001 - the caller falls back to the local clock
             return None
 
-    def _list(self, region: str, full: str, deadline: float) -> list[Image]:
-        """All pages of the listing; aborts once the whole listing exceeds its deadline."""
+    def _list(self, region: str, full: str) -> list[Image]:
+        """Every page of the default listing, then of the hidden images (D26).
+
+        Glance's default listing leaves out ``os_hidden`` images; without the second
+        listing a hidden master is never synchronised and a hidden copy is uploaded
+        again. ``list_images_timeout`` is the "list" session's timeout, so it limits each
+        page request, not the whole listing (thousands of images take many pages).
+        """
         client = self._client(region, "list")
-        kwargs = {"page_size": self.page_size} if self.page_size else {}
-        images = []
-        for record in client.images.list(**kwargs):
-            if time.monotonic() > deadline:
-                raise _Deadline()
-            images.append(to_image(record, full))
+        size = self.page_size or PAGE_SIZE
+        images = [to_image(record, full) for record in client.images.list(page_size=size)]
+        seen = {image.id for image in images}
+        hidden = client.images.list(page_size=size, filters={"os_hidden": "true"})
+        images += [to_image(r, full) for r in hidden if r["id"] not in seen]
         return images
 
     # ------------------------------------------------------------ data
@@ -519,7 +560,9 @@ class GlanceBackend:
             mismatch = mismatch or stored_mismatch(stored, master, reader.md5.hexdigest())
             if mismatch is not None:
                 raise UploadFailed(mismatch)
-            extra = {"protected": True} if master.protected else {}
+            extra: dict[str, Any] = {SOURCE_HASH: reader.md5.hexdigest()}  # D22
+            if master.protected:
+                extra["protected"] = True
             return client.images.update(image_id, remove_props=[UPLOAD_MARKER], **extra)
         except BaseException:
             if image_id is not None and not self._discard(client, image_id):
@@ -556,15 +599,23 @@ class GlanceBackend:
     # ------------------------------------------------------------ metadata
 
     def update(
-        self, region: str, image: Image, name: str, is_public: bool, properties: dict[str, Any]
+        self,
+        region: str,
+        image: Image,
+        name: str,
+        is_public: bool,
+        properties: dict[str, Any],
+        attributes: Mapping[str, Any] | None = None,
     ) -> Image:
         full = self.full_name(region)
         try:
             client = self._client(region, "data")
-            current = dict(client.images.get(image.id))
-            changes, removed = metadata_patch(current, name, is_public, properties)
-            if changes or removed:
-                current = client.images.update(image.id, remove_props=removed or None, **changes)
+            current = dict(client.images.get(image.id))  # not validated by glanceclient
+            ops = json_patch(current, name, is_public, properties, attributes)
+            if ops:
+                headers = {"Content-Type": _JSON_PATCH}
+                url = f"/v2/images/{image.id}"
+                _, current = client.http_client.patch(url, headers=headers, data=json.dumps(ops))
             return to_image(current, full)
         except Exception as exc:  # noqa: BLE001
             cause = "region not found" if isinstance(exc, RegionNotFound) else self._reason(exc)
@@ -579,10 +630,6 @@ class GlanceBackend:
             raise BackendError(
                 f"{full}: Deletion of image {image_id} Failed. Cause: {cause}"
             ) from None
-
-
-class _Deadline(Exception):
-    """The listing took longer than list_images_timeout."""
 
 
 class _TransferError(Exception):

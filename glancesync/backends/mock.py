@@ -13,6 +13,12 @@ Stores:
 * ``MockStore.persistent(folder)`` - the folder *is* the store (E7): loaded at start,
   the changed region's file rewritten atomically after every change.
 
+Images keep ``protected``, ``min_ram``, ``min_disk`` and ``os_hidden`` in memory only
+(Glance's defaults when loaded: the CSV format stays BEHAVIOUR.md 8.2); a protected
+image cannot be deleted, as in Glance. Uploads record ``glancesync_source_id`` (the
+master id) and ``glancesync_source_hash`` (the master's checksum: the mock keeps no data
+to hash), D22.
+
 Fault injection (for scenarios of "a region that fails mid-way"):
 
 * ``store.fail_on(region_full, operation, after=N, cause="injected fault")``: the first
@@ -34,7 +40,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +52,7 @@ from glancesync.backends.base import (
     full_region_name,
 )
 from glancesync.errors import BackendError, ConfigError, RegionNotFound
-from glancesync.image import Image
+from glancesync.image import FOLLOWED, SOURCE_HASH, SOURCE_ID, Image, is_reserved
 
 if TYPE_CHECKING:
     from glancesync.config import Target
@@ -251,20 +257,33 @@ class MockStore:
                 checksum=master.checksum,
                 size=master.size,
                 status="active",
-                user_properties=copy.deepcopy(dict(properties)),
+                # D22: the mock has no data to hash; the master's checksum stands for it.
+                user_properties={
+                    **copy.deepcopy(dict(properties)),
+                    SOURCE_ID: master.id,
+                    SOURCE_HASH: master.checksum,
+                },
                 os_hash_algo=master.os_hash_algo,
                 os_hash_value=master.os_hash_value,
                 disk_format=master.disk_format,
                 container_format=master.container_format,
                 min_ram=master.min_ram,
                 min_disk=master.min_disk,
+                protected=master.protected,
+                os_hidden=master.os_hidden,
             )
             self._regions[region].append(image)
             self._save(region)
             return image.copy()
 
     def update(
-        self, region: str, image_id: str, name: str, is_public: bool, properties: dict[str, Any]
+        self,
+        region: str,
+        image_id: str,
+        name: str,
+        is_public: bool,
+        properties: dict[str, Any],
+        attributes: Mapping[str, Any] | None = None,
     ) -> Image:
         with self._lock:
             stored, cause = self._locate(region, image_id, "update")
@@ -272,13 +291,20 @@ class MockStore:
                 raise BackendError(f"{region}: Update of {name} failed. Cause: {cause}")
             stored.name = name
             stored.is_public = is_public
-            stored.user_properties = copy.deepcopy(dict(properties))
+            reserved = {k: v for k, v in stored.user_properties.items() if is_reserved(k)}
+            new = {k: v for k, v in properties.items() if not is_reserved(k)}
+            stored.user_properties = {**copy.deepcopy(new), **reserved}
+            for key, value in (attributes or {}).items():
+                if key in FOLLOWED:
+                    setattr(stored, key, value)
             self._save(region)
             return stored.copy()
 
     def delete(self, region: str, image_id: str) -> None:
         with self._lock:
             stored, cause = self._locate(region, image_id, "delete")
+            if stored is not None and stored.protected:  # as Glance: 403 on a protected image
+                stored, cause = None, f"Image {image_id} is protected and cannot be deleted."
             if stored is None:
                 raise BackendError(f"{region}: Deletion of image {image_id} Failed. Cause: {cause}")
             self._regions[region].remove(stored)
@@ -352,9 +378,17 @@ class MockBackend:
         return image
 
     def update(
-        self, region: str, image: Image, name: str, is_public: bool, properties: dict[str, Any]
+        self,
+        region: str,
+        image: Image,
+        name: str,
+        is_public: bool,
+        properties: dict[str, Any],
+        attributes: Mapping[str, Any] | None = None,
     ) -> Image:
-        return self.store.update(self.full_name(region), image.id, name, is_public, properties)
+        return self.store.update(
+            self.full_name(region), image.id, name, is_public, properties, attributes
+        )
 
     def delete(self, region: str, image_id: str) -> None:
         self.store.delete(self.full_name(region), image_id)

@@ -48,7 +48,8 @@ def glance(tb_info, os_session) -> Callable[[str], Any]:
 
 
 def wipe_region(client: Any) -> None:
-    for image in list(client.images.list()):
+    hidden = client.images.list(filters={"os_hidden": "true"})  # the default listing omits them
+    for image in [*client.images.list(), *hidden]:
         if image.get("protected"):
             client.images.update(image["id"], protected=False)
         client.images.delete(image["id"])

@@ -148,7 +148,12 @@ def test_upload_streams_from_master_api_and_keeps_fields(make_config, add_image,
         2,
     )
     assert new.protected
-    assert new.user_properties == {"type": "base", "n": "3"}  # strings; marker gone
+    assert new.user_properties == {  # strings; marker gone; source recorded (D22)
+        "type": "base",
+        "n": "3",
+        "glancesync_source_id": made.id,
+        "glancesync_source_hash": made.md5,
+    }
     record = glance("Trento").images.get(new.id)
     assert UPLOAD_MARKER not in record and record["protected"]
     assert download(glance("Trento"), new.id) == made.data

@@ -99,6 +99,34 @@ def test_line_breaks_count_as_spaces():
     assert evaluate("image.is_public\nand\r\nimage.name == 'img01'") is True
 
 
+def test_comment_ends_at_its_line():
+    text = "image.is_public  # public\n# and typed\nand image.user_properties['type'] == 'x'"
+    assert evaluate(text) is False  # type is 'baseimage'
+    assert evaluate(text, make_image(user_properties={"type": "x"})) is True
+
+
+def test_hash_inside_a_string_is_not_a_comment():
+    assert evaluate("image.name == 'a#b' or\nimage.name == 'c'", make_image(name="a#b")) is True
+    assert evaluate("image.name == 'a#b' or\nimage.name == 'c'", make_image(name="a")) is False
+
+
+def test_comment_after_a_backslash_continuation():
+    text = "image.is_public and \\\n  image.size > 0  # big enough\n  and image.name == 'z'"
+    assert evaluate(text) is False
+    assert evaluate(text, make_image(name="z")) is True
+
+
+def test_only_comments_is_an_empty_condition():
+    with pytest.raises(ConditionError, match="empty"):
+        compile_condition("# nothing here\n  # nor here")
+
+
+def test_an_unbalanced_parenthesis_is_still_a_syntax_error():
+    with pytest.raises(ConditionError, match="syntax error"):
+        compile_condition("True )")
+    assert evaluate("True # )") is True
+
+
 def test_leading_and_trailing_whitespace_ignored():
     assert evaluate("   True  \n") is True
 

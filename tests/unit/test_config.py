@@ -234,6 +234,55 @@ def test_multiline_condition_without_backslash():
     assert load(text).master.metadata_condition is not None
 
 
+def _selects(config_text: str, **image_fields) -> bool:
+    condition = load(MINIMAL + config_text).master.metadata_condition
+    fields = {"name": "a", "id": "1", "is_public": True, **image_fields}
+    return condition.evaluate(Image(**fields), frozenset())
+
+
+def test_commented_multiline_condition_comments_end_at_their_line():
+    # Today the '# Ubuntu only' comment swallows the rest: every public image is selected.
+    text = (
+        "metadata_condition = image.is_public  # public ones\n"
+        "    # that are base images\n"
+        "    and image.user_properties.get('type') == 'baseimage'\n"
+    )
+    assert _selects(text, user_properties={"type": "baseimage"}) is True
+    assert _selects(text, user_properties={"type": "other"}) is False
+
+
+def test_condition_string_may_hold_a_hash():
+    # The '#' inside the string is no comment; the one after it is (today it hides 'or').
+    text = (
+        "metadata_condition = image.name == 'ubuntu#2'  # the LTS one\n"
+        "    or image.name == 'debian'\n"
+    )
+    assert _selects(text, name="ubuntu#2") is True
+    assert _selects(text, name="debian") is True
+    assert _selects(text, name="ubuntu") is False
+
+
+def test_uncommented_multiline_condition_keeps_newlines_in_strings():
+    # Newlines are kept: this triple-quoted value spans two lines (today: one space).
+    text = (
+        "metadata_condition = image.is_public\n"
+        "    and image.user_properties.get('motd') == '''Welcome\n"
+        "    to FIWARE'''\n"
+    )
+    assert _selects(text, user_properties={"motd": "Welcome\nto FIWARE"}) is True
+    assert _selects(text, user_properties={"motd": "Welcome to FIWARE"}) is False
+
+
+def test_uncommented_multiline_condition_over_three_lines():
+    text = (
+        "metadata_condition = image.is_public\n"
+        "    and image.name != 'b'\n"
+        "    and 'nid' in image.user_properties\n"
+    )
+    assert _selects(text, user_properties={"nid": "1"}) is True
+    assert _selects(text, user_properties={}) is False
+
+
 # --- DEFAULT section -------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from glancesync.backends.csvfile import read_backup, write_backup
 from glancesync.backends.mock import MockBackend, MockImageSource, MockStore
 from glancesync.config import Config, MainOptions, Target
 from glancesync.errors import BackendError, ConfigError
-from glancesync.image import Image
+from glancesync.image import SOURCE_HASH, SOURCE_ID, Image
 
 MASTER = Target(name="master", tenant="tenant1")
 OTHER = Target(name="other", tenant="tenant2", tenant_id="abc")
@@ -96,7 +96,7 @@ def test_upload_ids_owner_and_fields(store):
         checksum="c1",
         size=1001,
         status="active",
-        user_properties={"type": "x"},
+        user_properties={"type": "x", SOURCE_ID: "001", SOURCE_HASH: "c1"},
         os_hash_algo="sha512",
         os_hash_value="h1",
         disk_format="qcow2",
@@ -121,7 +121,7 @@ def test_upload_keeps_no_reference_to_the_properties(store):
     backend = MockBackend(MASTER, store)
     backend.upload("Burgos", master_image(1), True, props, None)
     props["a"].append(2)
-    assert backend.list_images("Burgos")[0].user_properties == {"a": [1]}
+    assert backend.list_images("Burgos")[0].user_properties["a"] == [1]
 
 
 def test_update_sets_name_visibility_and_properties(store):
@@ -255,7 +255,7 @@ def test_persistent_store_rewrites_the_region_file(tmp_path):
             is_public=True,
             checksum="c1",
             size=1001,
-            user_properties={"a": 1},
+            user_properties={"a": 1, SOURCE_ID: "001", SOURCE_HASH: "c1"},
         )
     ]
     backend.update("Burgos", uploaded, "renamed", False, {})
