@@ -18,7 +18,7 @@ from app.errors import ApiError, error_response
 from app.metrics import record_backend_error, record_statuses
 from app.models import QUEUED, SYNCING, Task, db
 from app.regions import core
-from app.tasks import cancel_queued, fail_if_dead, request_cancel, start_sync
+from app.tasks import cancel, start_sync
 from glancesync.errors import BackendError
 
 bp = Blueprint("api", __name__)
@@ -177,12 +177,7 @@ def cancel_task(region: str, task_id: str) -> Response | tuple[Response, int]:
     message ``cancelled`` within a chunk once its worker sees the request. 409 when the
     task already ended, or its worker died (it is marked failed, as a POST would)."""
     task = find_task(core().resolve(region), task_id)
-    if task.status == QUEUED and cancel_queued(task):
-        db.session.expire_all()
-        return jsonify(find_task(task.region, task_id).to_dict()), 202
-    if task.status == SYNCING and fail_if_dead(task):
-        db.session.expire_all()
-    if not request_cancel(task):
+    if not cancel(task):
         return error_response(409, NOT_SYNCING)
     db.session.expire_all()
     return jsonify(find_task(task.region, task_id).to_dict()), 202

@@ -430,6 +430,17 @@ def cancel_queued(task: Task) -> bool:
     return bool(result.rowcount)
 
 
+def cancel(task: Task) -> bool:
+    """Cancel a task for any caller (the API, the web page): a queued task ends at once, a
+    syncing one is asked to stop within a chunk (its worker deletes the half image). False
+    when it already ended, or its worker died (then it is marked failed, as a POST would)."""
+    if task.status == QUEUED and cancel_queued(task):
+        return True
+    if task.status == SYNCING:
+        fail_if_dead(task)
+    return request_cancel(task)
+
+
 def runner() -> TaskRunner:
     return current_app.extensions[EXTENSION]
 

@@ -24,9 +24,10 @@ from sqlalchemy import select
 from app.auth import KeystoneUnavailable
 from app.errors import ApiError, error_response
 from app.metrics import record_keystone_unavailable
-from app.models import SYNCING, Task, db, utcnow
+from app.models import Task, db, utcnow
 from app.regions import core
-from app.tasks import fail_if_dead, request_cancel, start_sync
+from app.tasks import cancel as cancel_task
+from app.tasks import start_sync
 from app.ui import sessions
 from app.ui.errorpages import html_error
 from app.ui.matrix import build_matrix, target_of
@@ -193,8 +194,6 @@ def cancel(region: str, task_id: str) -> Response | tuple[Response, int]:
     ).first()
     if task is None:
         raise ApiError(404)
-    if task.status == SYNCING:
-        fail_if_dead(task, utcnow())
-    if not request_cancel(task):
+    if not cancel_task(task):
         return error_response(409, "Task is not syncing. Unable to cancel it.")
     return jsonify({"taskId": task_id, "region": full, "cancelRequested": True}), 202

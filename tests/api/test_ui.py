@@ -7,6 +7,7 @@ The browser itself is tested in tests/integration/test_ui_browser.py.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -294,3 +295,32 @@ def test_sign_in_goes_over_the_services_own_tls_settings(monkeypatch, tls, verif
     creds = Credentials(user="alice", password="pw", project="demo", domain="Default")
     assert keystone_authenticator(settings)(creds) == "tok"
     assert seen["verify"] == verify
+
+
+def test_cancel_a_running_sync_from_the_page(app_factory):
+    """The page's Cancel button: 202, and the task ends ``failed``/``cancelled``."""
+    from app.regions import core
+    from tests.api.test_cancel import GatedUploads
+
+    started, gate = threading.Event(), threading.Event()
+    app = app_factory(UI_AUTHENTICATOR=fake_keystone, PROGRESS_INTERVAL=0.05)
+    app.test_client_class = FlaskClient
+    with app.app_context():
+        gs = core().glancesync()
+        gs.backends = {name: GatedUploads(b, started, gate) for name, b in gs.backends.items()}
+    browser = app.test_client()
+    try:
+        sign_in(browser)
+        csrf = {"X-CSRF-Token": page_csrf(browser)}
+        task = browser.post("/ui/api/regions/Burgos/tasks", headers=csrf).get_json()
+        assert started.wait(10), "the upload did not start"
+        cancel = f"/ui/api/regions/Burgos/tasks/{task['taskId']}/cancel"
+        answer = browser.post(cancel, headers=csrf)
+        assert answer.status_code == 202, answer.get_data(as_text=True)
+        gate.set()
+        location = f"/v1/regions/Burgos/tasks/{task['taskId']}"
+        final = wait_for_task(browser, location, {"X-Auth-Token": ADMIN})
+        assert (final["status"], final["message"]) == ("failed", "cancelled")
+        assert browser.post(cancel, headers=csrf).status_code == 409  # already ended
+    finally:
+        gate.set()
