@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -25,7 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.autosync import SCHEDULE, automatic_regions, start_automatic
 from app.models import db, utcnow
 from app.settings import ScheduleSettings
-from app.tasks import this_worker
+from app.workers import new_worker
 
 log = logging.getLogger("GlanceSync-API")
 LEASE_NAME = "schedule"
@@ -125,7 +124,7 @@ class Scheduler:
         self.lease_seconds = max(lease_seconds, 3 * tick)
         self.clock = clock
         self.on_fire = on_fire or self.fire
-        self.holder = f"{this_worker()}:{uuid.uuid4().hex[:8]}"
+        self.holder = new_worker().name
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
