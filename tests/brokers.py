@@ -59,9 +59,10 @@ def vhost_of(url: str) -> str:
     return url.rsplit("/", 1)[1]
 
 
-def restart_vhost(url: str) -> None:
-    """Cut every connection to this run's vhost (never the machine's broker)."""
-    rabbitmqctl("restart_vhost", vhost_of(url))
+def cut_connections(url: str) -> None:
+    """Close every client connection of this run's vhost, as a network cut would; the
+    vhost itself and the machine's broker keep running."""
+    rabbitmqctl("close_all_connections", "-p", vhost_of(url), "glancesync test: cut")
 
 
 @contextlib.contextmanager
