@@ -111,7 +111,7 @@ def listen(info: ScriptInfo) -> None:
     run_listener(info.load_app())
 
 
-WORKER_HELP = "Run a Celery worker that syncs the tasks of its queues ([celery] BROKER_URL)."
+WORKER_HELP = "Run a Celery worker: it syncs the tasks of its queues."
 
 
 @cli.command("worker", help=WORKER_HELP, short_help=WORKER_HELP)
