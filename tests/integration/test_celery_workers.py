@@ -138,8 +138,9 @@ def test_two_workers_share_the_syncs_of_three_regions(
         wait_until(lambda: all(dep.svc.get_task_row(h)["status"] == "syncing" for h in held), 30)
         assert {dep.holder(h) for h in held} == {first.pid, second.pid}
         madrid = dep.post("other:Madrid", token)
-        time.sleep(2)
+        time.sleep(FAST["DEAD_AFTER"] + 1)  # the workers' heartbeats keep their leases
         assert dep.svc.get_task_row(madrid)["status"] == "queued"  # both workers are full
+        assert all(dep.svc.get_task_row(h)["status"] == "syncing" for h in held)
     for location in [*held, madrid]:
         assert dep.svc.wait_task(location, token, 90)["status"] == "synced"
     assert dep.holder(madrid) in (first.pid, second.pid)
