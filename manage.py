@@ -106,9 +106,12 @@ LISTEN_HELP = "Sync the regions when the master Glance announces a change."
 @cli.command("listen", help=LISTEN_HELP, short_help=LISTEN_HELP)
 @click.pass_obj
 def listen(info: ScriptInfo) -> None:
+    from app.broker import check_app_routes
     from app.listener import run_listener
 
-    run_listener(info.load_app())
+    app = info.load_app()
+    check_app_routes(app)
+    run_listener(app)
 
 
 WORKER_HELP = "Run a Celery worker: it syncs the tasks of its queues."
