@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from kombu import Connection
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.broker import TASK_NAME
 from app.models import Task, db
@@ -214,3 +214,51 @@ def test_a_bad_route_stops_the_worker_at_start(
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert message in done.stderr
+
+
+def test_a_follow_up_waits_on_the_queue_until_the_running_sync_ends(service):
+    """A task queued behind a running sync of its region (an image changed meanwhile):
+    the worker republishes its message until the region is free, then syncs it."""
+    from app.models import SYNCING, utcnow
+    from app.tasks import runner_of, start_sync
+    from app.workers import new_worker
+
+    app, environ = service()
+    worker = service.worker(environ)
+    running, now = "running-elsewhere", utcnow()
+    runner = runner_of(app)
+    runner.reserve(running, "Burgos")  # this process holds it: the sweep spares it
+    holder = new_worker()
+    with app.app_context():
+        db.session.add(
+            Task(
+                task_id=running,
+                region="Burgos",
+                status=SYNCING,
+                user_name="old",
+                created=now,
+                updated=now,
+                images="[]",
+                worker=holder.name,
+                worker_scope=holder.scope,
+                heartbeat=now,
+            )
+        )
+        db.session.commit()
+        follow_up, created = start_sync("Burgos", "notifications", follow_up=True)
+        assert created and follow_up.status == "queued"
+        follow_id = follow_up.task_id
+        db.session.remove()
+    client = app.test_client()
+    location = f"/v1/regions/Burgos/tasks/{follow_id}"
+    wait_for(lambda: worker.text().count("Retry in") >= 2, 30)  # republished, not dropped
+    assert task(client, location)["status"] == "queued"
+    with app.app_context():
+        db.session.execute(
+            update(Task).where(Task.task_id == running).values(status="synced", updated=utcnow())
+        )
+        db.session.commit()
+        db.session.remove()
+    runner.release(running)
+    wait_for(lambda: task(client, location)["status"] == "synced", 30)
+    assert worker_pid(app, follow_id) == worker.pid
