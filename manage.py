@@ -47,7 +47,10 @@ def runserver(
 ) -> None:
     app = info.load_app()
     settings: Settings = app.config["SETTINGS"]
+    from app.broker import check_app_routes
     from app.tasks import start_service
+
+    check_app_routes(app)
 
     if no_reload or os.environ.get("WERKZEUG_RUN_MAIN") == "true":  # not the reloader's parent
         from app.schedule import start_scheduler
@@ -82,7 +85,12 @@ def gunicornserver(
     # Read the settings here, in the arbiter, so that a bad file stops before any fork;
     # the app itself (database pool, threads) is built only in the workers.
     settings = load_settings()
+    from app.broker import check_routes
     from app.gunicorn import run_gunicorn
+    from app.regions import Core
+
+    if settings.celery.broker_url:  # a misspelt route would send its region elsewhere
+        check_routes(settings.celery.routes, Core())
 
     run_gunicorn(
         settings,
@@ -98,9 +106,36 @@ LISTEN_HELP = "Sync the regions when the master Glance announces a change."
 @cli.command("listen", help=LISTEN_HELP, short_help=LISTEN_HELP)
 @click.pass_obj
 def listen(info: ScriptInfo) -> None:
+    from app.broker import check_app_routes
     from app.listener import run_listener
 
-    run_listener(info.load_app())
+    app = info.load_app()
+    check_app_routes(app)
+    run_listener(app)
+
+
+WORKER_HELP = "Run a Celery worker: it syncs the tasks of its queues."
+
+
+@cli.command("worker", help=WORKER_HELP, short_help=WORKER_HELP)
+@click.option(
+    "-Q",
+    "--queues",
+    default="",
+    help="Comma-separated queues of [celery] ROUTES to serve (default: the default queue).",
+)
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help="Syncs at the same time (default: SYNC_WORKERS, 4).",
+)
+@click.pass_obj
+def worker(info: ScriptInfo, queues: str, concurrency: int) -> None:
+    from app.broker import run_worker
+
+    names = tuple(q.strip() for q in queues.split(",") if q.strip())
+    run_worker(info.load_app(), names, concurrency)
 
 
 TASKS_HELP = "Manage the stored sync tasks."

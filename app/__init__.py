@@ -19,6 +19,7 @@ from flask_migrate import Migrate
 from sqlalchemy import event
 
 from app.auth import KeystoneValidator, init_auth
+from app.broker import init_broker
 from app.errors import register_error_handlers
 from app.metrics import init_metrics
 from app.models import Task, db
@@ -93,6 +94,7 @@ def create_app(
     init_auth(app, app.config["TOKEN_VALIDATOR"] or KeystoneValidator(settings.openstack))
     init_core(app)
     init_tasks(app)
+    init_broker(app)
     app.register_blueprint(bp)
     init_ui(app)
     init_metrics(app)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import configparser
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import glancesync
+from app.placement import Routes, RoutesError, parse_routes
 from glancesync import credentials
 from glancesync.credentials import Connection, CredentialError, MissingTexts, Setting
 from glancesync.errors import ConfigError
@@ -25,6 +26,7 @@ LOGGING_VAR = "GLANCESYNC_LOGGING_SETTINGS_FILE"
 DATABASE_PATH_VAR = "GLANCESYNCAPP_DATABASE_PATH"
 DATABASE_URL_VAR = "GLANCESYNCAPP_DATABASE_URL"
 FLASK_CONFIG_VAR = "GLANCESYNCAPP_CONFIG"
+BROKER_URL_VAR = "GLANCESYNCAPP_BROKER_URL"
 DATABASE_FILE = "glancesyncapi.db"
 # Release date of this version: the default of [glancesync] UPDATED.
 RELEASE_DATE = "2026-11-24T00:00:00Z"
@@ -93,6 +95,14 @@ class NotificationSettings:
 
 
 @dataclass(frozen=True)
+class CelerySettings:
+    """[celery]: with a BROKER_URL, syncs run on ``manage.py worker`` processes (issue 15)."""
+
+    broker_url: str = field(default="", repr=False)  # may hold the broker password
+    routes: Routes = Routes()
+
+
+@dataclass(frozen=True)
 class ScheduleSettings:
     """[schedule]: syncs the service starts by itself, every INTERVAL seconds or on CRON."""
 
@@ -125,6 +135,7 @@ class Settings:
     metrics_token: str = field(default="", repr=False)
     notifications: NotificationSettings = NotificationSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    celery: CelerySettings = CelerySettings()
     # gthread workers: requests run in THREADS threads, so the arbiter's TIMEOUT (the
     # worker's own heartbeat) never kills a worker busy with a long request or sync.
     threads: int = 8
@@ -265,6 +276,15 @@ OPENSTACK_KEYS = {
 APP_CREDENTIAL_FIELDS = ("application_credential_id", "application_credential_secret")
 
 
+def _celery(reader: _Reader) -> CelerySettings:
+    try:
+        routes = parse_routes(reader.get("celery", "ROUTES", ""))
+    except RoutesError as exc:
+        where = f"in section [celery] of {reader.path}"
+        raise SettingsError(f"ERROR: Key ROUTES {where}: {exc}") from None
+    return CelerySettings(reader.get("celery", "BROKER_URL", ""), routes)
+
+
 def _openstack(reader: _Reader, environ: Mapping[str, str]) -> OpenStackSettings:
     """The service's own Keystone access: the keys, over the cloud named by CLOUD (if any).
 
@@ -372,6 +392,7 @@ def read_settings(
         metrics_token=reader.get("metrics", "TOKEN", ""),
         notifications=_notifications(reader),
         schedule=_schedule(reader),
+        celery=_celery(reader),
         threads=reader.get_positive("gunicorn", "THREADS", Settings.threads),
         timeout=reader.get_positive("gunicorn", "TIMEOUT", Settings.timeout),
         graceful_timeout=reader.get_positive(
@@ -388,7 +409,11 @@ def load_settings(
     environ = os.environ if environ is None else environ
     settings_file = locate(SETTINGS_VAR, SETTINGS_NAME, environ, fiware_dir)
     logging_file = locate(LOGGING_VAR, LOGGING_NAME, environ, fiware_dir)
-    return read_settings(settings_file, logging_file, environ)
+    settings = read_settings(settings_file, logging_file, environ)
+    if environ.get(BROKER_URL_VAR):
+        celery = replace(settings.celery, broker_url=environ[BROKER_URL_VAR])
+        settings = replace(settings, celery=celery)
+    return settings
 
 
 def flask_config_file(environ: Mapping[str, str]) -> str | None:

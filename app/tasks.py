@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -105,6 +106,9 @@ class TaskRunner:
         self._stop = threading.Event()
         self._stopping = threading.Event()  # no new claims (the service is stopping)
         self._threads: list[threading.Thread] = []
+        # With a broker (app/broker.py): publishes a new task instead of claiming it here,
+        # and no process claims queued tasks in its lease loop (a worker's message does).
+        self.dispatch: Callable[[str, str], None] | None = None
 
     @property
     def worker(self) -> Worker:
@@ -347,7 +351,7 @@ class TaskRunner:
     def claim_queued(self) -> None:
         """Claim the queued tasks of free regions, as far as the pool has room."""
         room = self.max_workers - len(self.owned())
-        if room <= 0 or self._stop.is_set() or self._stopping.is_set():
+        if room <= 0 or self._stop.is_set() or self._stopping.is_set() or self.dispatch:
             return
         for task_id, region in leases.claimable_tasks(room):
             self.try_claim(task_id, region)
@@ -445,6 +449,10 @@ def runner() -> TaskRunner:
     return current_app.extensions[EXTENSION]
 
 
+def runner_of(app: Flask) -> TaskRunner:
+    return app.extensions[EXTENSION]
+
+
 def run_is_dead(run_id: str) -> bool:
     """Whether the run that marked an upload is over (D20), so its image is a leftover.
 
@@ -508,7 +516,7 @@ def start_sync(region: str, user: str, *, follow_up: bool = False) -> tuple[Task
         if syncing is not None and not follow_up:
             return syncing, False
         if queued is not None:
-            if syncing is not None or tasks.try_claim(queued.task_id, region):
+            if syncing is not None or tasks.dispatch or tasks.try_claim(queued.task_id, region):
                 current = leases.task_by_id(queued.task_id)
                 if current is not None:
                     return current, False
@@ -520,6 +528,16 @@ def start_sync(region: str, user: str, *, follow_up: bool = False) -> tuple[Task
         except IntegrityError:
             db.session.rollback()
             continue
+        if tasks.dispatch:
+            busy = syncing is None and leases.task_of(region, SYNCING) is not None
+            if busy and leases.withdraw(task.task_id):
+                continue  # a sync started meanwhile: answer with it, as below
+            try:
+                tasks.dispatch(task.task_id, region)  # a worker claims it (app/broker.py)
+            except ApiError:
+                leases.withdraw(task.task_id)
+                raise
+            return leases.task_by_id(task.task_id) or task, True
         # Another request's task may have started syncing between our read and our
         # insert: then ours is withdrawn (unless another runner claimed it meanwhile).
         busy = syncing is None and not tasks.try_claim(task.task_id, region)

@@ -168,3 +168,14 @@ def wait_for(port: int, process: subprocess.Popen, timeout: float = 60) -> dict:
         except OSError:
             time.sleep(0.3)
     raise AssertionError("the server did not answer")
+
+
+def test_the_compose_file_has_a_broker_and_workers_for_the_celery_shape():
+    services = yaml.safe_load((DOCKER / "docker-compose.yml").read_text())["services"]
+    broker, worker, service = services["broker"], services["worker"], services["glancesync"]
+    assert broker["image"].startswith("rabbitmq:") and "healthcheck" in broker
+    assert broker["profiles"] == worker["profiles"] == ["celery"]  # threads by default
+    assert worker["command"][1:3] == ["/opt/glancesync/manage.py", "worker"]
+    assert worker["depends_on"]["broker"] == {"condition": "service_healthy"}
+    assert worker["environment"] == service["environment"]  # same database and broker
+    assert service["environment"]["GLANCESYNCAPP_BROKER_URL"] == "${GLANCESYNC_BROKER:-}"

@@ -68,6 +68,7 @@ def test_help_lists_the_commands(repo_root, tmp_path):
         "runserver": "Runs the Flask development server i.e. app.run()",
         "shell": "Runs a Python shell inside Flask application context.",
         "tasks": "Manage the stored sync tasks.",
+        "worker": "Run a Celery worker: it syncs the tasks of its queues.",
     }
 
 
