@@ -54,6 +54,9 @@ class MainOptions:
     preferable_order: tuple[str, ...] = ()
     max_children: int = 1
     images_dir: str = DEFAULT_IMAGES_DIR
+    # The fan-out's spool (glancesync.fanout): folder ("" = the system temp folder), MiB cap
+    spool_dir: str = ""
+    spool_max_mb: int = 2048
 
 
 @dataclass
@@ -79,7 +82,9 @@ MASTER = "master"
 FROM_OVERRIDE = "--config"
 FROM_ENVIRONMENT = "environment"
 
-MAIN_OPTIONS = frozenset({"master_region", "preferable_order", "max_children", "images_dir"})
+MAIN_OPTIONS = frozenset(
+    {"master_region", "preferable_order", "max_children", "images_dir", "spool_dir", "spool_max_mb"}
+)
 TARGET_OPTIONS = frozenset(
     {
         "credential",
@@ -446,6 +451,8 @@ def _build_main(settings: _Settings, environ: Mapping[str, str]) -> MainOptions:
         preferable_order=tuple(_drop_master_prefix(n) for n in section.items("preferable_order")),
         max_children=section.integer("max_children", 1, minimum=1),
         images_dir=section.string("images_dir") or DEFAULT_IMAGES_DIR,
+        spool_dir=section.string("spool_dir") or "",
+        spool_max_mb=section.integer("spool_max_mb", 2048, minimum=16),
     )
 
 
