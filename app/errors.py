@@ -12,6 +12,7 @@ log = logging.getLogger("GlanceSync-API")
 
 # Messages of 10.1 by status code; other HTTP errors keep werkzeug's short name.
 MESSAGES = {
+    400: "Bad request",
     401: "The request you have made requires authentication.",
     403: "Forbidden",
     404: "Item not found",

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import delete, select
 
 from app.errors import ApiError, error_response
+from app.fanout_tasks import requested, resolve_group, start_group
 from app.models import SYNCING, Task, db, utcnow
 from app.regions import core
 from app.tasks import fail_if_dead, request_cancel, start_sync
@@ -105,6 +106,15 @@ def create_task(region: str) -> tuple[Response, int, dict]:
     full = core().resolve(region)
     task, created = start_sync(full, g.token_info.user)
     return jsonify(task.to_dict()), 202 if created else 200, {"Location": task_location(task)}
+
+
+@bp.post("/v1/tasks")
+def create_task_group() -> tuple[Response, int]:
+    """One task per region, the new ones run as one fan-out group (``app.fanout_tasks``)."""
+    regions = resolve_group(requested(request.get_json(silent=True)))
+    tasks = start_group(regions, g.token_info.user)
+    code = 202 if any(created for _, created in tasks) else 200
+    return jsonify({"tasks": [task.to_dict() for task, _ in tasks]}), code
 
 
 @bp.get("/v1/regions/<region>/tasks")

@@ -14,9 +14,11 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import inspect, select, update
@@ -139,6 +141,10 @@ class TaskRunner:
     def launch(self, task_id: str, region: str) -> None:
         """Queue the sync; the answer to the POST does not wait for it."""
         self._pool.submit(self._run, task_id, region)
+
+    def submit(self, job: Callable[..., None], *args: Any) -> None:
+        """Queue another kind of sync job (a fan-out group, ``app.fanout_tasks``)."""
+        self._pool.submit(job, *args)
 
     def _run(self, task_id: str, region: str) -> None:
         live = self.live(task_id) or LiveTask()
@@ -335,8 +341,9 @@ def syncing_task(region: str) -> Task | None:
     ).first()
 
 
-def start_sync(region: str, user: str) -> tuple[Task, bool]:
-    """The region's live syncing task, or a new one started now (True when new).
+def start_sync(region: str, user: str, launch: bool = True) -> tuple[Task, bool]:
+    """The region's live syncing task, or a new one started now (True when new); with
+    ``launch=False`` the caller launches it (a fan-out group, ``app.fanout_tasks``).
 
     The partial unique index decides races: the loser's insert fails and it answers with
     the winner's task.
@@ -367,7 +374,8 @@ def start_sync(region: str, user: str) -> tuple[Task, bool]:
             db.session.rollback()
             tasks.release(task.task_id)
             continue
-        tasks.launch(task.task_id, region)
+        if launch:
+            tasks.launch(task.task_id, region)
         return task, True
     raise RuntimeError(f"could not create or find the syncing task of region {region}")
 
