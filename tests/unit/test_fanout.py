@@ -405,3 +405,17 @@ def test_without_a_usable_spool_folder_every_region_reads_on_its_own(tmp_path):
     fanout.expect("img", {"A", "B"})
     assert join_all(fanout, ["A", "B"], master()) == [FakeSource(5).data] * 2
     assert opener.reads == 2
+
+
+def test_a_region_planned_after_the_read_started_still_joins_it():
+    """The interface for planning each region when it starts: ``expect`` may come after
+    the image's read began; the region joins it while the spool holds the start."""
+    opener = Opener(n=20)
+    fanout = FanOut(opener, join_timeout=30)
+    fanout.expect("img", {"A"})
+    a = fanout.source_for("A", master()).chunks()
+    head = next(a)
+    fanout.expect("img", {"B"})  # B was planned only now
+    assert b"".join(fanout.source_for("B", master()).chunks()) == FakeSource(20).data
+    assert head + b"".join(a) == FakeSource(20).data
+    assert opener.reads == 1
