@@ -307,6 +307,8 @@ def preload() -> None:
 def run(spec: Spec) -> dict[str, Any]:
     """Time one peer; errors are reported in the result, the harness decides what to do."""
     os.environ.update(spec.get("env", {}))  # e.g. GLANCESYNC_RETRY_ATTEMPTS (bench/uneven.py)
+    if spec.get("code"):  # another checkout of glancesync, e.g. the code before a change
+        sys.path.insert(0, spec["code"])
     preload()
     baseline, cpu0 = vm_hwm_kib(), cpu_seconds()
     t0 = time.perf_counter()

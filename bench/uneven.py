@@ -21,6 +21,10 @@ Scenarios (every job in its own child process, ``bench/peers.py``; runs interlea
 ``stall``   the same links, Lannion's stops after 10 % of the image: ``gs-multi`` with a
             10 s data timeout (Lannion fails alone); Trento and Madrid against alone.
 ``big``     ``uneven`` with 1 GB (``--repeat-big`` runs); also the peak RSS at 1 GB.
+``before``  with ``--baseline DIR`` (a checkout of the code before issue 14, e.g.
+            ``git archive <commit> glancesync | tar -x -C DIR``): ``gs-multi`` of that
+            code against this one, interleaved, on ``uneven``, ``wan`` (3 regions) and
+            ``three`` (no link limit): the lock-step broadcast against the spool.
 ``service`` master 400 Mbit/s, regions unlimited: the real service (gunicorn, PostgreSQL)
             syncing the three regions with one ``POST /v1/tasks`` vs three
             ``POST /v1/regions/<r>/tasks``: master bytes and wall time until every task
@@ -67,7 +71,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workdir", default="/tmp/tb-perf")
     parser.add_argument("--only", default="single,wan,uneven,stall,big,service")
     parser.add_argument("--keep", action="store_true", help="leave the testbed running")
-    parser.add_argument("--report", metavar="JSON", help="only print the tables of a JSON")
+    parser.add_argument("--baseline", metavar="DIR", help="code to compare with (before)")
+    parser.add_argument("--report", metavar="JSON", nargs="+", help="only print the tables")
     return parser.parse_args(argv)
 
 
@@ -134,7 +139,8 @@ def job(
 ) -> dict[str, Any]:
     spec = {**spec_for(bed, regions, images, rundir), **extra}
     served = master.served if master else 0
-    result = run_peer(peer, spec, rundir, f"{label}-{k}")  # type: ignore[arg-type]
+    tag = f"{label}-{k}" + ("-before" if extra.get("code") else "")
+    result = run_peer(peer, spec, rundir, tag)  # type: ignore[arg-type]
     result.update(label=label, regions=regions, image_bytes=sum(i["size"] for i in images))
     result["master_bytes"] = (master.served - served) if master else None
     expected_failed = set(extra.get("expect_failed", ()))
@@ -212,6 +218,22 @@ def stall(bed, images, rundir, repeat) -> list[dict[str, Any]]:
     return runs
 
 
+def before(bed, images, rundir, repeat, baseline) -> list[dict[str, Any]]:
+    """The same 3-region jobs with the code before the spool (``peer`` gs-multi-before)."""
+    runs = []
+    setups = [("before-three", {}), ("before-wan", {MASTER: {"mbit": MASTER_MBIT}})]
+    setups.append(("before-uneven", uneven_links()))
+    for label, limits in setups:
+        with links(bed, limits) as proxies:
+            master = proxies.get(MASTER)
+            for k in range(repeat):
+                for code in (baseline, ""):
+                    run = job(bed, "gs-multi", THREE, images, rundir, label, k, master, code=code)
+                    run["peer"] = "gs-multi-before" if code else "gs-multi"
+                    runs.append(run)
+    return runs
+
+
 def service(bed, tb, images, rundir, repeat) -> list[dict[str, Any]]:
     from fixtures_glance import config_text
     from service_process import ServiceProcess
@@ -281,7 +303,9 @@ def service_run(bed, svc, token, images, way, k, master) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.report:
-        print(report(json.loads(Path(args.report).read_text())))
+        payloads = [json.loads(Path(path).read_text()) for path in args.report]
+        merged = {**payloads[0], "runs": [r for p in payloads for r in p["runs"]]}
+        print(report(merged))
         return 0
     only = set(args.only.split(","))
     tb, started = ensure_testbed(args.workdir)
@@ -319,6 +343,8 @@ def scenarios(tb: Any, args: argparse.Namespace, only: set[str]) -> Iterator[lis
             yield uneven(bed, images, rundir, args.repeat, "uneven")
         if "stall" in only:
             yield stall(bed, images, rundir, max(1, args.repeat - 1))
+        if "before" in only and args.baseline:
+            yield before(bed, images, rundir, args.repeat, args.baseline)
         if "service" in only:
             yield service(bed, tb, images, rundir, max(1, args.repeat - 1))
         bed.clean()
@@ -374,6 +400,7 @@ def report(payload: dict[str, Any]) -> str:
         lines += uneven_rows(runs, label, size)
     lines += stall_rows(runs)
     lines += service_rows(runs)
+    lines += before_rows(runs)
     load = payload.get("load", {})
     lines.append("")
     lines.append(
@@ -426,6 +453,14 @@ def uneven_rows(runs, label, size) -> list[str]:
             f"{alone:.1f}) | parallel loops {fmt(loops)} | {ratio(group, alone)} x alone "
             f"(loops {ratio(loops, alone)}) | <= {target} |"
         )
+    for region in ("Trento", "other:Madrid"):  # the slow link's cost to the fast regions
+        allfast = region_time(runs, "wan-3", "gs-multi", region, THREE)
+        group = region_time(runs, label, "gs-multi", region, THREE)
+        if label == "uneven" and allfast and group:
+            rows.append(
+                f"| same: {region} finish s, Lannion at 50 vs every region unlimited (wan) | "
+                f"{group:.1f} | all fast {allfast:.1f} | {ratio(group, allfast)} | ~1.0 |"
+            )
     gs = good(runs, label, "gs-multi", THREE)
     loops = good(runs, label, "loop-par", THREE)
     if gs:
@@ -457,6 +492,25 @@ def stall_rows(runs) -> list[str]:
             f"| same: master bytes / image (Lannion failed alone) | {fmt(reads, '.2f')} "
             "| - | - | - |"
         )
+    return rows
+
+
+def before_rows(runs) -> list[str]:
+    rows = []
+    for label, what in (
+        ("before-uneven", "uneven links"),
+        ("before-wan", "master at 400 Mbit/s"),
+        ("before-three", "no link limit"),
+    ):
+        for region in ("Trento", "other:Madrid", "Lannion"):
+            new = region_time(runs, label, "gs-multi", region, THREE)
+            old = region_time(runs, label, "gs-multi-before", region, THREE)
+            if new is None or old is None:
+                continue
+            rows.append(
+                f"| 3 regions, {what}: {region} finish s, spool vs lock-step (before) | "
+                f"{new:.1f} | before {old:.1f} | {ratio(new, old)} | faster or equal |"
+            )
     return rows
 
 
