@@ -1,8 +1,8 @@
 """Plot ``bench/uneven.py``'s JSON: per-region finish times over uneven links, a stalled
 region, and the service's one POST against three.
 
-Run: ``python bench/plot_uneven.py bench/uneven.json docs/uneven.png``. Needs matplotlib
-(bench only, e.g. in a separate venv); imports nothing from the repository.
+Run: ``python bench/plot_uneven.py bench/uneven.json [more.json...] docs/uneven.png``.
+Needs matplotlib (bench only, e.g. in a separate venv); imports nothing from the repository.
 
 Not a test: pytest never collects it.
 """
@@ -99,21 +99,31 @@ def main(argv: list[str]) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with open(argv[1]) as handle:
-        payload = json.load(handle)
-    runs, args = payload["runs"], payload["args"]
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8))
-    region_bars(axes[0][0], runs, "uneven", f"{args['size']} MB: finish time per region, s")
-    region_bars(axes[0][1], runs, "big", f"{args['size_big']} MB: finish time per region, s")
-    stall = [
-        ("-alone", "gs-multi", "region alone", "#9ecae1"),
-        ("", "gs-multi", "3 regions, Lannion stalled at 10 %", "#d62728"),
+    *inputs, out = argv[1:]
+    payloads = []
+    for path in inputs:
+        with open(path) as handle:
+            payloads.append(json.load(handle))
+    runs = [r for p in payloads for r in p["runs"]]
+    args = payloads[0]["args"]
+    fig, axes = plt.subplots(2, 3, figsize=(18, 8))
+    region_bars(axes[0][0], runs, series("uneven"), f"{args['size']} MB: finish per region, s")
+    region_bars(axes[0][1], runs, series("big"), f"{args['size_big']} MB: finish per region, s")
+    before = [
+        ("before-uneven", "gs-multi-before", "lock-step broadcast (before)", "#ff7f0e"),
+        ("before-uneven", "gs-multi", "spool (now)", "#1f77b4"),
     ]
-    region_bars(axes[1][0], runs, "stall", "Lannion's link stops after 10 %: finish s", stall)
+    region_bars(axes[0][2], runs, before, f"{args['size']} MB, same links: before vs now, s")
+    stall = [
+        ("uneven-alone", "gs-multi", "region alone", "#9ecae1"),
+        ("stall", "gs-multi", "3 regions, Lannion stalled at 10 % (fails alone)", "#d62728"),
+    ]
+    region_bars(axes[1][0], runs, stall, "Lannion's link stops after 10 %: finish s")
     service_bars(axes[1][1], runs)
+    axes[1][2].axis("off")
     fig.suptitle("fan-out at each region's pace (medians; Lannion in the stall run fails alone)")
     fig.tight_layout()
-    fig.savefig(argv[2] if len(argv) > 2 else "uneven.png", dpi=90)
+    fig.savefig(out, dpi=90)
     return 0
 
 
