@@ -2,6 +2,7 @@
 region, and the service's one POST against three.
 
 Run: ``python bench/plot_uneven.py bench/uneven.json [more.json...] docs/uneven.png``.
+A scenario is taken from the first file that has it, so each panel shows one run.
 Needs matplotlib (bench only, e.g. in a separate venv); imports nothing from the repository.
 
 Not a test: pytest never collects it.
@@ -104,8 +105,11 @@ def main(argv: list[str]) -> int:
     for path in inputs:
         with open(path) as handle:
             payloads.append(json.load(handle))
-    runs = [r for p in payloads for r in p["runs"]]
-    args = payloads[0]["args"]
+    runs: list[dict[str, Any]] = []
+    for payload in payloads:  # a scenario comes from the first file that has it (one run)
+        seen = {r["label"] for r in runs}
+        runs += [r for r in payload["runs"] if r["label"] not in seen]
+    args = {**payloads[-1]["args"], "size": payloads[0]["args"]["size"]}
     fig, axes = plt.subplots(2, 3, figsize=(18, 8))
     region_bars(axes[0][0], runs, series("uneven"), f"{args['size']} MB: finish per region, s")
     region_bars(axes[0][1], runs, series("big"), f"{args['size_big']} MB: finish per region, s")
