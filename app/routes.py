@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import delete, select
 
 from app.errors import ApiError, error_response
+from app.fanout_tasks import requested, resolve_group, start_group
 from app.metrics import record_backend_error, record_statuses
 from app.models import QUEUED, SYNCING, Task, db
 from app.regions import core
@@ -138,6 +139,15 @@ def after_marker(full: str, query):
     older = Task.created < marker.created
     same_time = (Task.created == marker.created) & (Task.id < marker.id)
     return query.where(older | same_time)
+
+
+@bp.post("/v1/tasks")
+def create_task_group() -> tuple[Response, int]:
+    """One task per region, the new ones run as one fan-out group (``app.fanout_tasks``)."""
+    regions = resolve_group(requested(request.get_json(silent=True)))
+    tasks = start_group(regions, g.token_info.user)
+    code = 202 if any(created for _, created in tasks) else 200
+    return jsonify({"tasks": [task.to_dict() for task, _ in tasks]}), code
 
 
 @bp.get("/v1/regions/<region>/tasks")

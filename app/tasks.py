@@ -21,6 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -171,9 +172,9 @@ class TaskRunner:
         return not pid_alive(pid)
 
     # -- claiming and running ------------------------------------------------------------
-    def try_claim(self, task_id: str, region: str) -> bool:
-        """Claim a queued task for this runner and start its sync; False when another
-        runner got it or the region is busy."""
+    def try_claim(self, task_id: str, region: str, launch: bool = True) -> bool:
+        """Claim a queued task for this runner and start its sync (unless ``launch`` is
+        False: the caller runs it); False when another runner got it or the region is busy."""
         if self._stopping.is_set() or self.reserve(task_id, region) is None:
             return False
         try:
@@ -188,30 +189,43 @@ class TaskRunner:
         if live is not None:
             live.renewed = time.monotonic()
             live.claimed = True
-        self.launch(task_id, region)
+        if launch:
+            self.launch(task_id, region)
         return True
 
     def launch(self, task_id: str, region: str) -> None:
         """Queue the sync in the pool; the answer to the POST does not wait for it."""
         self._pool.submit(self._run, task_id, region)
 
+    def submit(self, job: Callable[..., None], *args: Any) -> None:
+        """Queue another kind of sync job (a fan-out group, ``app.fanout_tasks``)."""
+        self._pool.submit(job, *args)
+
     def _run(self, task_id: str, region: str) -> None:
         live = self.live(task_id) or LiveTask(region, self.dead_after.total_seconds())
         started = time.monotonic()
         with self.app.app_context():
             try:
-                try:
-                    status, message, images = self._sync(task_id, region, live)
-                except Exception as exc:  # every failure must end the task
-                    log.exception("Sync task %s of region %s failed", task_id, region)
-                    status, message, images = FAILED, str(exc) or type(exc).__name__, []
-                    live.tracker.fail_unfinished()
+                status, message, images = self._sync(task_id, region, live)
+            except Exception as exc:  # every failure must end the task
+                log.exception("Sync task %s of region %s failed", task_id, region)
+                status, message, images = FAILED, str(exc) or type(exc).__name__, []
+                live.tracker.fail_unfinished()
+        self.end_task(task_id, live, status, message, images, started)
+
+    def end_task(
+        self, task_id: str, live: LiveTask, status: str, message, images, started: float
+    ) -> None:
+        """A claimed task's sync ended (alone, or as a member of a fan-out group): the
+        conditional final write, the metrics, and the task leaves this runner."""
+        with self.app.app_context():
+            try:
                 if live.stop_message and status == FAILED:
                     message = live.stop_message
                 if self._end(task_id, live, status, message, images):
                     elapsed = time.monotonic() - started
                     snapshot = live.tracker.snapshot()
-                    sync_ended(task_id, region, status, elapsed, snapshot, message, images)
+                    sync_ended(task_id, live.region, status, elapsed, snapshot, message, images)
             finally:
                 self.release(task_id)
                 db.session.remove()
@@ -491,7 +505,9 @@ def recover(region: str | None = None) -> int:
     return runner().sweep(region)
 
 
-def start_sync(region: str, user: str, *, follow_up: bool = False) -> tuple[Task, bool]:
+def start_sync(
+    region: str, user: str, *, follow_up: bool = False, launch: bool = True
+) -> tuple[Task, bool]:
     """Create (or find) the task of a region: the one entry point for every task creator.
 
     REST POSTs, fan-out groups, schedulers and notification listeners all come here;
@@ -504,6 +520,8 @@ def start_sync(region: str, user: str, *, follow_up: bool = False) -> tuple[Task
       to run after it (an image changed during the running sync);
     * otherwise a new task is stored ``queued`` and claimed at once by this process
       (``queued`` -> ``syncing``), whose pool runs the sync.
+    * with ``launch=False`` a task claimed here is not started: the caller runs it (a
+      fan-out group, ``app.fanout_tasks``); with a Celery broker it is published anyway.
 
     The partial unique indexes decide races: a loser's insert fails and it answers with
     the winner's task.
@@ -540,7 +558,7 @@ def start_sync(region: str, user: str, *, follow_up: bool = False) -> tuple[Task
             return leases.task_by_id(task.task_id) or task, True
         # Another request's task may have started syncing between our read and our
         # insert: then ours is withdrawn (unless another runner claimed it meanwhile).
-        busy = syncing is None and not tasks.try_claim(task.task_id, region)
+        busy = syncing is None and not tasks.try_claim(task.task_id, region, launch=launch)
         if busy and not tasks.stopping and leases.withdraw(task.task_id):
             continue  # (a stopping process leaves it queued for another one)
         return leases.task_by_id(task.task_id) or task, True

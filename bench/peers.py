@@ -134,6 +134,15 @@ def loop_region(sess: Any, spec: Spec, region: str) -> None:
     master, target = glance(sess, spec["master_region"]), target_client(sess, spec, region)
     for image in spec["images"]:
         copy_one(master, target, image)
+    region_done(region)
+
+
+# When each region's copy ended (perf_counter), for per-region finish times (bench/uneven.py)
+REGION_DONE: dict[str, float] = {}
+
+
+def region_done(region: str) -> None:
+    REGION_DONE[region] = time.perf_counter()
 
 
 def loop_seq(spec: Spec) -> None:
@@ -239,11 +248,17 @@ def gs_multi(spec: Spec) -> None:
     if not hasattr(gs, "sync_regions"):
         raise NotImplementedError("GlanceSync.sync_regions is not there yet")
     regions = list(spec["regions"])
+    if spec.get("data_timeout"):  # a short one for a stalled region (bench/uneven.py)
+        for backend in gs.backends.values():
+            backend.data_timeout = spec["data_timeout"]
     # One worker per region, as gs-par's max_children = R: fewer would serialise regions.
-    results = gs.sync_regions(regions, max_workers=len(regions))
+    results = gs.sync_regions(
+        regions, max_workers=len(regions), on_done=lambda ref, result: region_done(ref.full)
+    )
     if isinstance(results, dict):
         results = list(results.values())
-    check_results(results if isinstance(results, list) else [results])
+    expected = set(spec.get("expect_failed", ()))
+    check_results([r for r in results if getattr(r, "region", None) not in expected])
 
 
 def gs_par(spec: Spec) -> None:
@@ -291,6 +306,9 @@ def preload() -> None:
 
 def run(spec: Spec) -> dict[str, Any]:
     """Time one peer; errors are reported in the result, the harness decides what to do."""
+    os.environ.update(spec.get("env", {}))  # e.g. GLANCESYNC_RETRY_ATTEMPTS (bench/uneven.py)
+    if spec.get("code"):  # another checkout of glancesync, e.g. the code before a change
+        sys.path.insert(0, spec["code"])
     preload()
     baseline, cpu0 = vm_hwm_kib(), cpu_seconds()
     t0 = time.perf_counter()
@@ -303,6 +321,7 @@ def run(spec: Spec) -> dict[str, Any]:
         error = f"{type(exc).__name__}: {exc}"
     wall = time.perf_counter() - t0
     return {
+        "region_s": {region: done - t0 for region, done in REGION_DONE.items()},
         "peer": spec["peer"],
         "wall_s": wall,
         "cpu_s": cpu_seconds() - cpu0,

@@ -2,9 +2,11 @@
 
 Every byte the master sends back (its egress) goes through ONE token bucket shared by all
 connections, so N parallel downloads share the bandwidth as they would share a WAN link;
-requests towards the master are not limited. The proxy also counts the bytes it relays
-in each direction: ``served`` is what the master sent, measured on the master's side of
-the link, not by any client.
+requests towards the master are not limited. ``direction="up"`` limits the other way (a
+region's link as seen by uploads: what clients send to it), and ``stall_after=N`` sets
+the bucket's rate to 0 once N limited bytes went through (a link that stops). The proxy
+also counts the bytes it relays in each direction: ``served`` is what the master sent,
+measured on the master's side of the link, not by any client.
 
 asyncio, one thread, 127.0.0.1 only. Use::
 
@@ -38,6 +40,9 @@ class TokenBucket:
     async def take(self, count: int) -> None:
         async with self._lock:  # one waiter at a time: FIFO, the link is shared fairly
             while True:
+                if self.rate <= 0:  # a stalled link: nothing passes until the proxy stops
+                    await asyncio.sleep(0.5)
+                    continue
                 now = time.monotonic()
                 self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
                 self._stamp = now
@@ -50,12 +55,22 @@ class TokenBucket:
 class ThrottledProxy:
     """The proxy in a background thread with its own event loop."""
 
-    def __init__(self, host: str, upstream_port: int, rate_bytes: float, burst: int = 256 * 1024):
+    def __init__(
+        self,
+        host: str,
+        upstream_port: int,
+        rate_bytes: float,
+        burst: int = 256 * 1024,
+        direction: str = "down",
+        stall_after: int | None = None,
+    ):
         self.host, self.upstream_port = host, upstream_port
         self.rate_bytes, self.burst = rate_bytes, burst
+        self.direction, self.stall_after = direction, stall_after
         self.port = 0
-        self.served = 0  # master -> client bytes (throttled)
+        self.served = 0  # upstream -> client bytes (the master's egress)
         self.received = 0  # client -> master bytes
+        self.limited = 0  # bytes through the bucket (either direction)
         self.connections = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -104,19 +119,28 @@ class ThrottledProxy:
         except OSError:
             writer.close()
             return
+        up = self.direction == "up"
         await asyncio.gather(
-            self._pipe(reader, up_writer, throttle=False),
-            self._pipe(up_reader, writer, throttle=True),
+            self._pipe(reader, up_writer, throttle=up, downstream=False),
+            self._pipe(up_reader, writer, throttle=not up, downstream=True),
             return_exceptions=True,
         )
 
     async def _pipe(
-        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, throttle: bool
+        self,
+        src: asyncio.StreamReader,
+        dst: asyncio.StreamWriter,
+        throttle: bool,
+        downstream: bool,
     ) -> None:
         try:
             while data := await src.read(READ_SIZE):
                 if throttle:
                     await self._bucket.take(len(data))
+                    self.limited += len(data)
+                    if self.stall_after is not None and self.limited >= self.stall_after:
+                        self._bucket.rate = 0
+                if downstream:
                     self.served += len(data)
                 else:
                     self.received += len(data)

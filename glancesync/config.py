@@ -93,6 +93,9 @@ class MainOptions:
     images_dir: str = DEFAULT_IMAGES_DIR
     lock_dir: str = "/run/lock/glancesync"  # region lock files (glancesync.regionlock)
     lock_wait: int = 0  # seconds a run waits for a region another run is syncing
+    # The fan-out's spool (glancesync.fanout): folder ("" = the system temp folder), MiB cap
+    spool_dir: str = ""
+    spool_max_mb: int = 2048
 
 
 @dataclass
@@ -119,7 +122,16 @@ FROM_OVERRIDE = "--config"
 FROM_ENVIRONMENT = "environment"
 
 MAIN_OPTIONS = frozenset(
-    {"master_region", "preferable_order", "max_children", "images_dir", "lock_dir", "lock_wait"}
+    {
+        "master_region",
+        "preferable_order",
+        "max_children",
+        "images_dir",
+        "lock_dir",
+        "lock_wait",
+        "spool_dir",
+        "spool_max_mb",
+    }
 )
 TARGET_OPTIONS = (
     frozenset(
@@ -485,6 +497,8 @@ def _build_main(settings: _Settings, environ: Mapping[str, str]) -> MainOptions:
         images_dir=section.string("images_dir") or DEFAULT_IMAGES_DIR,
         lock_dir=section.string("lock_dir") or "/run/lock/glancesync",
         lock_wait=section.integer("lock_wait", 0, minimum=0),
+        spool_dir=section.string("spool_dir") or "",
+        spool_max_mb=section.integer("spool_max_mb", 2048, minimum=16),
     )
 
 

@@ -400,7 +400,13 @@ class GlanceSync:
         shared = {image_id: regions for image_id, regions in uploaders.items() if len(regions) > 1}
         if not shared:
             return None
-        fanout = FanOut(self._source_for, join_timeout)
+        main = self.config.main
+        fanout = FanOut(
+            self._source_for,
+            join_timeout,
+            spool_bytes=main.spool_max_mb * 1024 * 1024,
+            spool_dir=main.spool_dir or None,
+        )
         for image_id, regions in shared.items():
             fanout.expect(image_id, regions)
         return fanout

@@ -15,10 +15,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 Target = tuple[logging.Logger, str]  # a region's logger and its full name
-_CURRENT: contextvars.ContextVar[tuple[Target, ...]] = contextvars.ContextVar(
+_CURRENT: contextvars.ContextVar[tuple[Target, ...] | list[Target]] = contextvars.ContextVar(
     "glancesync_region_log", default=()
 )
 
@@ -36,20 +36,22 @@ def region_logging(log: logging.Logger, full: str) -> Iterator[None]:
 
 def current() -> tuple[Target, ...]:
     """The regions whose logs get this thread's backend warnings."""
-    return _CURRENT.get()
+    return tuple(_CURRENT.get())
 
 
-def shared_by(targets: Iterable[Target]) -> contextvars.Context:
-    """A context to run work shared by several regions in: its warnings go to each."""
+def shared_by(targets: list[Target]) -> contextvars.Context:
+    """A context to run work shared by several regions in: its warnings go to each. The
+    list is kept, not copied: regions that join the work later (a fan-out read already in
+    progress) are added to it by the caller."""
     context = contextvars.copy_context()
-    context.run(_CURRENT.set, tuple(targets))
+    context.run(_CURRENT.set, targets)
     return context
 
 
 def warning(fallback: logging.Logger, message: str, *args: object) -> None:
     """Log ``message % args`` as a warning of the current region(s) (each named once at
     the start of its line), else on ``fallback``."""
-    targets = _CURRENT.get()
+    targets = tuple(_CURRENT.get())  # a shared list may grow meanwhile
     if not targets:
         fallback.warning(message, *args)
         return

@@ -10,6 +10,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -162,5 +163,85 @@ def test_region_killed_mid_upload_fails_alone(make_config, add_image, glance, te
         assert not by_region[region].failed, (region, log.lines)
         assert_synced(glance, region, made)
     assert progress.ends == {"Lannion": made.name, "Trento": None, "other:Madrid": None}
+    lannion_image = region_images(glance("Lannion")).get(made.name)
+    assert lannion_image is None or lannion_image["status"] != "active"
+
+
+class FreezeLannionAfterFirstChunk:
+    """Progress factory: SIGSTOPs ``glance-Lannion`` once Lannion's upload has sent one
+    1 MiB chunk, and counts what every region's upload has sent."""
+
+    def __init__(self, testbed):
+        self.testbed = testbed
+        self.sent: Counter[str] = Counter()
+        self.frozen = threading.Event()
+        self.lock = threading.Lock()
+
+    def __call__(self, region: str, name: str, size: int):
+        def advance(nbytes: int) -> None:
+            with self.lock:
+                self.sent[region] += nbytes
+                freeze = (
+                    region == "Lannion" and not self.frozen.is_set() and self.sent[region] >= MB
+                )
+                if freeze:
+                    self.frozen.set()
+            if freeze:
+                self.testbed.freeze_server("glance-Lannion")
+
+        return advance
+
+    def ended(self, region: str, failed_image: str | None) -> None:
+        pass
+
+
+def test_a_frozen_region_does_not_hold_the_others(make_config, add_image, glance, testbed):
+    """Lannion's Glance stops answering after its first chunk: Trento and Madrid still get
+    the whole image from the one master read while Lannion has taken only a few MB (the
+    socket buffers); Lannion then fails alone (cancelled here, instead of waiting out its
+    data timeout)."""
+    made = add_image(unique("fanfreeze"), size=48 * MB)
+    config = make_config(other="")
+    backends = make_backends(config, environ={})
+    master = backends["master"] = CountingMaster(backends["master"])
+    gs, log = make_engine(config, backends)
+    progress = FreezeLannionAfterFirstChunk(testbed)
+    done: dict[str, Any] = {}
+    others_done = threading.Event()
+    cancel_lannion = threading.Event()
+
+    def on_done(ref, result) -> None:
+        done[ref.full] = result
+        if {"Trento", "other:Madrid"} <= set(done):
+            others_done.set()
+
+    def cancel_for(ref):
+        return cancel_lannion.is_set if ref.full == "Lannion" else (lambda: False)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        run = pool.submit(
+            gs.sync_regions,
+            REGIONS,
+            max_workers=3,
+            progress=progress,
+            on_done=on_done,
+            cancel_for=cancel_for,
+        )
+        try:
+            # a deadlock guard, not a speed assertion: in lock-step this never happens
+            finished_while_frozen = others_done.wait(240)
+            lannion_sent = progress.sent["Lannion"]
+            assert progress.frozen.is_set()
+        finally:
+            cancel_lannion.set()
+            testbed.thaw_server("glance-Lannion")
+        results = {r.region: r for r in run.result(timeout=300)}
+    assert finished_while_frozen, (dict(progress.sent), log.lines)
+    for region in ("Trento", "other:Madrid"):
+        assert not results[region].failed, (region, log.lines)
+        assert_synced(glance, region, made)
+    assert lannion_sent <= 12 * MB, lannion_sent  # one chunk plus what the sockets buffer
+    assert results["Lannion"].failed
+    assert master.reads[made.id] == 1  # Lannion was never detached to its own read
     lannion_image = region_images(glance("Lannion")).get(made.name)
     assert lannion_image is None or lannion_image["status"] != "active"

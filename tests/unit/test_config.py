@@ -208,6 +208,21 @@ def test_bad_max_children(value):
     assert str(error).startswith("/etc/test.conf: [main] max_children: ")
 
 
+def test_spool_options():
+    config = load(
+        MINIMAL.replace("[master]", "spool_dir = /srv/spool\nspool_max_mb = 64\n[master]")
+    )
+    assert (config.main.spool_dir, config.main.spool_max_mb) == ("/srv/spool", 64)
+    default = load(MINIMAL).main
+    assert (default.spool_dir, default.spool_max_mb) == ("", 2048)
+
+
+@pytest.mark.parametrize("value", ["0", "15", "x"])
+def test_bad_spool_max_mb(value):
+    error = error_of(MINIMAL.replace("[master]", f"spool_max_mb = {value}\n[master]"))
+    assert str(error).startswith("/etc/test.conf: [main] spool_max_mb: ")
+
+
 def test_use_keystone_v3_validated_but_ignored():
     assert load(MINIMAL + "use_keystone_v3 = False\n").master.keystone_url.endswith("/v3")
     assert error_of(MINIMAL + "use_keystone_v3 = perhaps\n").key == "use_keystone_v3"

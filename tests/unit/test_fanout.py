@@ -1,7 +1,9 @@
-"""Fan-out of one master read to several uploads (glancesync.fanout)."""
+"""Fan-out of one master read to several uploads, each at its own pace (glancesync.fanout)."""
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import threading
 import time
 from collections.abc import Iterator
@@ -10,8 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from glancesync.errors import BackendError
-from glancesync.fanout import Broadcast, FanOut
+from glancesync.fanout import Broadcast, ConsumerClosed, FanOut
 from glancesync.image import Image
+from glancesync.spool import RingSpool
 
 CHUNK = 1000
 
@@ -57,28 +60,135 @@ def test_three_consumers_share_one_read():
     assert source.bytes_read == broadcast.bytes_read == source.size
 
 
-def test_slow_consumer_keeps_memory_bounded():
+def test_a_slow_consumer_does_not_hold_the_fast_one():
     source = FakeSource(n=30)
-    bound = 4 * CHUNK
-    broadcast = Broadcast(source, 2, buffer_bytes=bound).start()
+    broadcast = Broadcast(source, 2, buffer_bytes=2 * CHUNK, hash_algo="sha512").start()
     fast, slow = broadcast.consumers
-    ahead = []
+    slow_chunks = slow.chunks()
+    first = next(slow_chunks)  # the slow region took one chunk, then its link stalls
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # in lock-step the fast region could never pass the slow one's buffer: this hangs
+        assert pool.submit(lambda: b"".join(fast.chunks())).result(timeout=10) == source.data
+    assert broadcast.peak_lag >= 28 * CHUNK  # the spool held what the slow one had not read
+    assert first + b"".join(slow_chunks) == source.data
+    assert source.calls == 1
+    assert slow_chunks.hashes.md5.hexdigest() == hashlib.md5(source.data).hexdigest()
 
-    def read_slowly() -> bytes:
-        received = []
-        for chunk in slow.chunks():
-            received.append(chunk)
-            ahead.append(source.bytes_read - len(received) * CHUNK)
-            time.sleep(0.003)
-        return b"".join(received)
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        fast_data = pool.submit(lambda: b"".join(fast.chunks()))
-        slow_data = pool.submit(read_slowly)
-        assert fast_data.result() == slow_data.result() == source.data
-    assert broadcast.peak_buffered <= bound
-    # the reader never runs further ahead of the slow reader than its buffer (+ one in hand)
-    assert max(ahead) <= bound + CHUNK
+def test_the_reader_runs_at_the_pace_of_the_fastest_consumer():
+    source = FakeSource(n=100)
+    window = 3 * CHUNK
+    broadcast = Broadcast(source, 2, buffer_bytes=window).start()
+    fast = broadcast.consumers[0].chunks()
+    taken = [next(fast) for _ in range(2)]  # and the other consumer reads nothing
+    time.sleep(0.05)  # give the reader every chance to run ahead
+    # the read-ahead, plus the chunk the reader holds while it waits for room
+    assert source.bytes_read <= len(taken) * CHUNK + window + CHUNK
+    for consumer in broadcast.consumers:
+        consumer.close()
+    assert broadcast.done.wait(5)
+
+
+def test_chunks_come_whole_and_in_order():
+    source = FakeSource(n=12)
+    broadcast = Broadcast(source, 3, buffer_bytes=5 * CHUNK).start()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        lists = list(pool.map(lambda c: list(c.chunks()), broadcast.consumers))
+    expected = [i.to_bytes(4, "big") * (CHUNK // 4) for i in range(12)]
+    assert lists == [expected] * 3
+
+
+def test_a_laggard_past_the_spool_cap_reads_the_master_itself():
+    source, again = FakeSource(n=30), FakeSource(n=30)
+    broadcast = Broadcast(
+        source,
+        2,
+        buffer_bytes=2 * CHUNK,
+        spool_bytes=5 * CHUNK,
+        reopen=lambda: again,
+        hash_algo="sha512",
+    ).start()
+    fast, slow = broadcast.consumers
+    slow_chunks = slow.chunks()
+    head = next(slow_chunks) + next(slow_chunks)
+    assert b"".join(fast.chunks()) == source.data  # never held by the laggard
+    assert slow.detached and again.calls == 0  # detached, but nothing re-read yet
+    rest = b"".join(slow_chunks)
+    assert head + rest == source.data
+    assert (source.calls, again.calls) == (1, 1)
+    # its own read is hashed whole by itself: the shared hashes are not its bytes any more
+    assert slow_chunks.hashes.md5.hexdigest() == hashlib.md5(source.data).hexdigest()
+    assert slow_chunks.hashes.md5 is not broadcast.hashes.md5
+    assert broadcast.peak_lag <= 5 * CHUNK
+    assert broadcast.spool.closed
+
+
+def test_a_stalled_consumer_costs_no_master_read():
+    source = FakeSource(n=30)
+    opened = []
+    broadcast = Broadcast(
+        source, 2, spool_bytes=4 * CHUNK, reopen=lambda: opened.append(1) or FakeSource(30)
+    ).start()
+    fast, stalled = broadcast.consumers
+    stalled_chunks = stalled.chunks()
+    next(stalled_chunks)  # then its upload hangs until its own timeout
+    assert b"".join(fast.chunks()) == source.data
+    assert stalled.detached and not opened
+    stalled.close()  # its upload timed out
+    assert broadcast.spool.closed
+
+
+def test_the_spool_file_has_no_name_and_is_closed_at_the_end(tmp_path):
+    source = FakeSource(n=20)
+    broadcast = Broadcast(source, 2, spool_dir=str(tmp_path)).start()
+    first, second = (c.chunks() for c in broadcast.consumers)
+    next(first)
+    assert list(tmp_path.iterdir()) == []  # nothing a crash could leave behind
+    assert not broadcast.spool.closed
+    assert b"".join(second) and b"".join(first)
+    assert broadcast.done.wait(5)
+    assert broadcast.spool.closed
+
+
+def test_the_spool_is_closed_when_the_master_read_fails():
+    source = FakeSource(n=10, fail_at=5)
+    broadcast = Broadcast(source, 2).start()
+    for consumer in broadcast.consumers:
+        with pytest.raises(OSError, match="disk gone"):
+            b"".join(consumer.chunks())
+    assert broadcast.done.wait(5) and broadcast.spool.closed
+
+
+def test_the_spool_is_closed_when_every_consumer_is_cancelled():
+    source = FakeSource(n=1000)
+    broadcast = Broadcast(source, 2, buffer_bytes=2 * CHUNK).start()
+    streams = [c.chunks() for c in broadcast.consumers]
+    for stream in streams:
+        next(stream)
+    for consumer in broadcast.consumers:
+        consumer.close()  # e.g. FanOut.withdraw of a cancelled region
+    with pytest.raises(ConsumerClosed):
+        next(streams[0])
+    assert broadcast.done.wait(5) and broadcast.spool.closed
+    assert source.bytes_read < source.size
+
+
+def test_a_spool_that_cannot_be_written_sends_everyone_to_their_own_read(monkeypatch):
+    real_write = RingSpool.write
+
+    def disk_full_after_three(self, offset, data):
+        if offset >= 3 * CHUNK:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, offset, data)
+
+    monkeypatch.setattr(RingSpool, "write", disk_full_after_three)
+    source = FakeSource(n=10)
+    again = []
+    broadcast = Broadcast(
+        source, 2, reopen=lambda: again.append(FakeSource(10)) or again[-1]
+    ).start()
+    assert read_all(broadcast.consumers) == [source.data] * 2
+    assert len(again) == 2 and broadcast.spool.closed
 
 
 def test_a_consumer_that_stops_does_not_stop_the_others():
@@ -188,63 +298,80 @@ def test_expected_regions_share_one_read():
     assert (stats.reads, stats.fallbacks, stats.bytes_read) == ({"img": 1}, 0, 10 * CHUNK)
 
 
-def test_a_late_region_falls_back_to_its_own_read():
-    opener = Opener()
-    fanout = FanOut(opener, join_timeout=30)
-    fanout.expect("img", {"A", "B", "C"})
-    fanout.defer("C")  # so A and B start without it
-    assert join_all(fanout, ["A", "B"], master()) == [FakeSource().data] * 2
-    fanout.activate("C")
-    assert b"".join(fanout.source_for("C", master()).chunks()) == FakeSource().data
-    assert b"".join(fanout.source_for("D", master()).chunks()) == FakeSource().data  # unexpected
-    assert opener.reads == 3
+def test_a_region_joins_a_read_in_progress_while_the_spool_holds_its_start():
+    opener = Opener(n=20)
+    fanout = FanOut(opener, join_timeout=30, spool_bytes=25 * CHUNK)
+    fanout.expect("img", {"A", "B"})
+    a = fanout.source_for("A", master()).chunks()  # A starts at once: nobody is waited for
+    head = b"".join(next(a) for _ in range(8))
+    b = fanout.source_for("B", master())
+    assert read_all([b]) == [FakeSource(20).data]
+    assert head + b"".join(a) == FakeSource(20).data
     stats = fanout.stats()
-    assert (stats.reads, stats.fallbacks, stats.bytes_read) == ({"img": 3}, 2, 30 * CHUNK)
+    assert (stats.reads, stats.fallbacks, stats.bytes_read) == ({"img": 1}, 0, 20 * CHUNK)
 
 
-def test_the_join_timeout_starts_a_broadcast_with_the_regions_present():
-    opener = Opener()
-    fanout = FanOut(opener, join_timeout=0.05)
+def test_a_region_later_than_the_spool_reads_on_its_own():
+    opener = Opener(n=20)
+    fanout = FanOut(opener, join_timeout=30, spool_bytes=5 * CHUNK)
+    fanout.expect("img", {"A", "B", "C"})
+    fanout.defer("C")
+    assert b"".join(fanout.source_for("A", master()).chunks()) == FakeSource(20).data
+    fanout.activate("C")
+    assert b"".join(fanout.source_for("C", master()).chunks()) == FakeSource(20).data
+    assert b"".join(fanout.source_for("D", master()).chunks()) == FakeSource(20).data  # unexpected
+    assert opener.reads == 3
+    assert fanout.stats().fallbacks == 2
+
+
+def test_a_complete_image_stays_in_the_spool_for_the_regions_still_expected():
+    opener = Opener(n=10)
+    fanout = FanOut(opener, join_timeout=30)
     fanout.expect("img", {"A", "B"})
     assert b"".join(fanout.source_for("A", master()).chunks()) == FakeSource().data
+    fanout.withdraw("A")
     assert b"".join(fanout.source_for("B", master()).chunks()) == FakeSource().data
+    fanout.withdraw("B")
+    assert opener.reads == 1
+    (broadcast,) = fanout._broadcasts
+    assert broadcast.spool.closed
+
+
+def test_a_paused_reader_gives_up_on_absent_regions_after_the_join_timeout():
+    opener = Opener(n=50)
+    fanout = FanOut(opener, join_timeout=0.05, buffer_bytes=2 * CHUNK)
+    fanout.expect("img", {"A", "B"})
+    a = fanout.source_for("A", master()).chunks()
+    next(a)
+    a.close()  # A's upload failed; B has not come yet
+    (broadcast,) = fanout._broadcasts
+    assert broadcast.done.wait(5)
+    assert broadcast.spool.closed and opener.opened[0].bytes_read < 50 * CHUNK
+    assert b"".join(fanout.source_for("B", master()).chunks()) == FakeSource(50).data
     assert fanout.stats().fallbacks == 1
 
 
-def test_withdraw_releases_a_waiting_broadcast():
-    opener = Opener()
-    fanout = FanOut(opener, join_timeout=30)
-    fanout.expect("img", {"A", "B", "C"})
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        sources = [pool.submit(fanout.source_for, r, master()) for r in ("A", "B")]
-        time.sleep(0.05)
-        assert not any(f.done() for f in sources)  # both wait for C
-        fanout.withdraw("C")
-        consumers = [f.result(timeout=5) for f in sources]
-    assert read_all(consumers) == [FakeSource().data] * 2
+def test_a_withdrawn_region_fails_alone_and_frees_the_spool():
+    opener = Opener(n=30)
+    fanout = FanOut(opener, join_timeout=30, buffer_bytes=2 * CHUNK)
+    fanout.expect("img", {"A", "B"})
+    a = fanout.source_for("A", master()).chunks()
+    b = fanout.source_for("B", master()).chunks()
+    next(a)
+    fanout.withdraw("A")  # A was cancelled
+    with pytest.raises(ConsumerClosed):
+        next(a)
+    assert b"".join(b) == FakeSource(30).data
+    fanout.withdraw("B")
+    (broadcast,) = fanout._broadcasts
+    assert broadcast.done.wait(5) and broadcast.spool.closed
     assert opener.reads == 1
 
 
-def test_no_wait_for_a_region_already_past_the_image():
-    opener = Opener()
-    fanout = FanOut(opener, join_timeout=30)
-    small, large = master("small", 1), master("large", 2)
-    fanout.expect("small", {"A", "B"})
-    fanout.expect("large", {"A", "B"})
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        b_large = pool.submit(fanout.source_for, "B", large)  # B skipped "small"
-        a_small = fanout.source_for("A", small)  # must not wait for B
-        assert b"".join(a_small.chunks()) == FakeSource().data
-        a_large = fanout.source_for("A", large)
-        assert read_all([a_large, b_large.result(timeout=5)]) == [FakeSource().data] * 2
-    assert fanout.stats().reads == {"small": 1, "large": 1}
-
-
-def test_no_wait_for_a_deferred_region():
+def test_no_wait_for_a_region_that_has_not_come():
     opener = Opener()
     fanout = FanOut(opener, join_timeout=30)
     fanout.expect("img", {"A", "B"})
-    fanout.defer("B")  # queued behind a busy worker pool
     assert b"".join(fanout.source_for("A", master()).chunks()) == FakeSource().data
 
 
@@ -270,3 +397,25 @@ def test_an_open_error_reaches_every_joined_region():
         for future in futures:
             with pytest.raises(BackendError, match="Cannot open the image name-img"):
                 future.result(timeout=5)
+
+
+def test_without_a_usable_spool_folder_every_region_reads_on_its_own(tmp_path):
+    opener = Opener(n=5)
+    fanout = FanOut(opener, join_timeout=30, spool_dir=str(tmp_path / "missing"))
+    fanout.expect("img", {"A", "B"})
+    assert join_all(fanout, ["A", "B"], master()) == [FakeSource(5).data] * 2
+    assert opener.reads == 2
+
+
+def test_a_region_planned_after_the_read_started_still_joins_it():
+    """The interface for planning each region when it starts: ``expect`` may come after
+    the image's read began; the region joins it while the spool holds the start."""
+    opener = Opener(n=20)
+    fanout = FanOut(opener, join_timeout=30)
+    fanout.expect("img", {"A"})
+    a = fanout.source_for("A", master()).chunks()
+    head = next(a)
+    fanout.expect("img", {"B"})  # B was planned only now
+    assert b"".join(fanout.source_for("B", master()).chunks()) == FakeSource(20).data
+    assert head + b"".join(a) == FakeSource(20).data
+    assert opener.reads == 1

@@ -103,8 +103,12 @@ def test_fewer_workers_than_regions_never_wait_for_queued_regions(world):
     results = gs.sync_regions(REGIONS, max_workers=2, join_timeout=10)
     assert time.monotonic() - start < 3
     assert not any(r.failed for r in results)
-    # the first two regions share each read; the third runs after them on its own
-    assert reads == {f"image{i}": 2 for i in range(1, 6)}
+    # the first two regions share each read; the third starts after one of them and
+    # joins the reads its spool still holds, or reads on its own: never a third read
+    assert set(reads) == {f"image{i}" for i in range(1, 6)}
+    assert all(1 <= count <= 2 for count in reads.values()), reads
+    for region in REGIONS:
+        assert uploaded(store, region) == [f"image{i}" for i in range(1, 6)]
 
 
 def test_a_region_whose_listing_fails_takes_no_part(world):

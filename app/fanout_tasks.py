@@ -1,0 +1,166 @@
+"""Fan-out groups: ``POST /v1/tasks`` syncs several regions as one group (issue 14).
+
+Three tasks created by three ``POST /v1/regions/<r>/tasks`` each read the master on their
+own: three master reads of every image they share. A group is one task per region like
+those (same table, same routes for progress, result and cancel) whose syncs run in ONE
+``GlanceSync.sync_regions`` call, so each shared master image is read once and streamed
+to every region of the group at that region's own pace (``glancesync.fanout``).
+
+The request is validated all or nothing before any task exists (400 for a malformed body,
+410 naming the first unknown region or target). Regions already syncing keep their task,
+which is answered as it is and is not part of the group.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from app.errors import ApiError
+from app.models import FAILED, SYNCED, Task, db
+from app.regions import core
+from app.tasks import TASK_RUN, LiveTask, TaskRunner, run_is_dead, runner, start_sync
+from glancesync.errors import BackendError, ConfigError
+from glancesync.leftovers import Runs
+from glancesync.regions import RegionRef
+from glancesync.result import RegionResult
+
+log = logging.getLogger("GlanceSync-API")
+ALL = "all"
+MALFORMED = (
+    'The body must be a JSON object {"regions": [...]}: a non-empty list of region names '
+    '(or "target:" expansions), or "all"'
+)
+
+
+# -- the request ---------------------------------------------------------------------------
+def requested(body: Any) -> list[str] | str:
+    """The ``regions`` member, checked for shape only (400 otherwise)."""
+    regions = body.get("regions") if isinstance(body, dict) else None
+    if regions == ALL:
+        return ALL
+    if not isinstance(regions, list) or not regions:
+        raise ApiError(400, MALFORMED)
+    if not all(isinstance(name, str) and name.strip() for name in regions):
+        raise ApiError(400, MALFORMED)
+    return [name.strip() for name in regions]
+
+
+def resolve_group(regions: list[str] | str) -> list[str]:
+    """Full region names, each once, in request order (or ``preferable_order`` once a
+    ``target:`` was expanded, as the command line does, BEHAVIOUR.md 7.3); 410 names the
+    first entry that is no known region."""
+    gs = core().glancesync()
+    args = [] if regions == ALL else list(regions)
+    for arg in args:
+        _check_entry(arg, gs.config.targets)
+    try:
+        refs = gs.region_list(args)
+    except ConfigError as exc:
+        raise ApiError(410, str(exc)) from None
+    except BackendError as exc:
+        raise ApiError(503, str(exc)) from None
+    known = set(core().regions())
+    for ref in refs:
+        if ref.full not in known:
+            raise ApiError(410, f"Unknown region: {ref.full}")
+    return [ref.full for ref in refs]
+
+
+def _check_entry(arg: str, targets: Iterable[str]) -> None:
+    if arg.endswith(":"):
+        if (arg[:-1] or "master") not in targets:
+            raise ApiError(410, f"Unknown target: {arg}")
+        return
+    prefix, sep, name = arg.partition(":")
+    if sep and (prefix not in targets or not name):
+        raise ApiError(410, f"Unknown region: {arg}")
+
+
+def start_group(regions: list[str], user: str) -> list[tuple[Task, bool]]:
+    """Each region's task: new ones are claimed here and run as one group; a region
+    already syncing (or queued) answers with its task, which is not part of the group.
+    With a Celery broker each new task is published to its region's queue instead."""
+    tasks_runner = runner()
+    tasks = [start_sync(region, user, launch=False) for region in regions]
+    new = [
+        (task.task_id, task.region)
+        for task, created in tasks
+        if created and _claimed_here(tasks_runner, task.task_id)
+    ]
+    if new:
+        tasks_runner.submit(run_group, tasks_runner, new)
+    return tasks
+
+
+def _claimed_here(tasks_runner: TaskRunner, task_id: str) -> bool:
+    live = tasks_runner.live(task_id)
+    return live is not None and live.claimed
+
+
+# -- the run ---------------------------------------------------------------------------------
+def run_group(tasks_runner: TaskRunner, members: list[tuple[str, str]]) -> None:
+    """Sync every member region in one ``sync_regions`` call; each task ends as its region
+    ends (the runner's conditional final write), and every task ends, whatever happens.
+
+    The group's uploads are marked with its first task's run id: its other regions are
+    held by their own leases and region locks while they run, so no other service task
+    can take that mark for a dead run's."""
+    app = tasks_runner.app
+    started = time.monotonic()
+    ids = {region: task_id for task_id, region in members}
+    lives = {
+        region: tasks_runner.live(task_id)
+        or LiveTask(region, tasks_runner.dead_after.total_seconds())
+        for task_id, region in members
+    }
+    ended: set[str] = set()
+
+    def on_done(ref: RegionRef, result: RegionResult) -> None:
+        ended.add(ref.full)
+        status, message, images = outcome(result)
+        tasks_runner.end_task(ids[ref.full], lives[ref.full], status, message, images, started)
+
+    try:
+        with app.app_context():
+            gs = core().glancesync()
+            gs.sync_regions(
+                list(ids),
+                max_workers=len(ids),
+                progress=_Progress(lives),
+                on_done=on_done,
+                cancel_for=lambda ref: lives[ref.full].should_stop,
+                runs=Runs(run_id=f"{TASK_RUN}{members[0][0]}", is_dead=run_is_dead),
+            )
+            db.session.remove()
+    except Exception as exc:  # every failure must end the tasks, never leave them syncing
+        message = exc.description if isinstance(exc, ApiError) else str(exc) or type(exc).__name__
+        log.exception("Fan-out group %s failed", sorted(ids))
+        for region in set(ids) - ended:
+            lives[region].tracker.fail_unfinished()
+            tasks_runner.end_task(ids[region], lives[region], FAILED, message, [], started)
+
+
+def outcome(result: RegionResult) -> tuple[str, str | None, list[dict]]:
+    body = result.to_dict()
+    if body["failed"]:
+        return FAILED, body["error"], body["images"]
+    return SYNCED, body["summary"], body["images"]
+
+
+class _Progress:
+    """One progress factory for the group that hands each region's uploads to its task."""
+
+    def __init__(self, lives: dict[str, LiveTask]):
+        self._lives = lives
+
+    def __call__(self, region: str, name: str, size: int) -> Callable[[int], None]:
+        return self._lives[region].tracker(region, name, size)
+
+    def planned(self, region: str, nbytes: int) -> None:
+        self._lives[region].tracker.planned(region, nbytes)
+
+    def ended(self, region: str, failed_image: str | None) -> None:
+        self._lives[region].tracker.ended(region, failed_image)
