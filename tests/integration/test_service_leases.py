@@ -60,6 +60,9 @@ def frozen(testbed):
 
 def service(tb_info, images_dir, folder: Path, **options) -> ServiceProcess:
     options.setdefault("flask", FAST)
+    # Each instance has its own lock_dir, as two containers or hosts would: between
+    # instances the database lease alone decides (a frozen instance still holds its flock).
+    options.setdefault("core_main", f"lock_dir = {folder / 'locks'}\n")
     return ServiceProcess(tb_info, folder, images_dir, **options)
 
 
