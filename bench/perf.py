@@ -148,14 +148,24 @@ def spec_for(bed: Bed, regions: list[str], images: list[dict[str, Any]], rundir:
 @contextmanager
 def master_behind_proxy(bed: Bed, mbit: float) -> Iterator[ThrottledProxy]:
     """The catalog's Spain2 image endpoint(s) pointed at a throttling proxy; restored after."""
+    with region_behind_proxy(bed.sess, bed.info, MASTER, mbit) as proxy:
+        yield proxy
+
+
+@contextmanager
+def region_behind_proxy(
+    sess: Any, info: dict, region: str, mbit: float, **options: Any
+) -> Iterator[ThrottledProxy]:
+    """A region's catalog image endpoint(s) (Keystone session ``sess``) pointed at a proxy
+    throttled to ``mbit``; restored after. ``options`` go to the proxy."""
     from keystoneclient.v3 import client as ksclient
 
-    ks = ksclient.Client(session=bed.sess)
+    ks = ksclient.Client(session=sess)
     service = next(s for s in ks.services.list() if s.type == "image")
-    endpoints = [e for e in ks.endpoints.list(service=service.id) if e.region == MASTER]
-    upstream = bed.info["regions"][MASTER]["glance_url"]
+    endpoints = [e for e in ks.endpoints.list(service=service.id) if e.region == region]
+    upstream = info["regions"][region]["glance_url"]
     port = int(upstream.rsplit(":", 1)[1].split("/")[0])
-    proxy = ThrottledProxy("127.0.0.1", port, rate_bytes=mbit * 1e6 / 8).start()
+    proxy = ThrottledProxy("127.0.0.1", port, rate_bytes=mbit * 1e6 / 8, **options).start()
     saved = {e.id: e.url for e in endpoints}
     try:
         for endpoint in endpoints:

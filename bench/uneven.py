@@ -53,7 +53,7 @@ REPO = BENCH_DIR.parent
 sys.path[:0] = [str(REPO), str(BENCH_DIR), str(REPO / "tests" / "integration")]
 
 from peers import make_session  # noqa: E402
-from perf import THREE, Bed, spec_for  # noqa: E402
+from perf import THREE, Bed, region_behind_proxy, spec_for  # noqa: E402
 from proxy import ThrottledProxy  # noqa: E402
 from transfer import MASTER, MIB, create_master_images, ensure_testbed, machine, run_peer  # noqa: E402
 
@@ -93,25 +93,10 @@ def links(bed: Bed, limits: dict[str, dict[str, Any]]) -> Iterator[dict[str, Thr
 
 @contextmanager
 def behind_proxy(bed: Bed, region: str, mbit: float, **options: Any) -> Iterator[ThrottledProxy]:
-    from keystoneclient.v3 import client as ksclient
-
     name = CATALOG_NAME.get(region, region)
     sess = bed.other_sess if region.startswith("other:") else bed.sess
-    ks = ksclient.Client(session=sess)
-    service = next(s for s in ks.services.list() if s.type == "image")
-    endpoints = [e for e in ks.endpoints.list(service=service.id) if e.region == name]
-    upstream = bed.info["regions"][name]["glance_url"]
-    port = int(upstream.rsplit(":", 1)[1].split("/")[0])
-    proxy = ThrottledProxy("127.0.0.1", port, rate_bytes=mbit * 1e6 / 8, **options).start()
-    saved = {e.id: e.url for e in endpoints}
-    try:
-        for endpoint in endpoints:
-            ks.endpoints.update(endpoint, url=endpoint.url.replace(f":{port}", f":{proxy.port}"))
+    with region_behind_proxy(sess, bed.info, name, mbit, **options) as proxy:
         yield proxy
-    finally:
-        for endpoint_id, url in saved.items():
-            ks.endpoints.update(endpoint_id, url=url)
-        proxy.stop()
 
 
 def uneven_links(stall_after: int | None = None) -> dict[str, dict[str, Any]]:
