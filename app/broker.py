@@ -168,6 +168,10 @@ def run_worker(app: Flask, queues: tuple[str, ...], concurrency: int | None) -> 
     if not start_service(app):
         raise SettingsError("ERROR: The worker cannot start: see the log above")
     runner = runner_of(app)
+    if settings.celery.metrics_port:
+        from app.metrics import serve_worker_metrics
+
+        serve_worker_metrics(app, settings.host, settings.celery.metrics_port)
     worker_shutting_down.connect(lambda **_: runner.stop_syncs(timeout=0), weak=False)
     argv = [
         "worker",

@@ -285,6 +285,25 @@ def scrape() -> Response:
     return Response(body, content_type=CONTENT_TYPE_LATEST)
 
 
+def serve_worker_metrics(app, host: str, port: int):
+    """A Celery worker's own ``/metrics`` on ``[celery] METRICS_PORT``: Prometheus scrapes
+    each worker host directly (its bytes and durations live in that process). The same
+    route and ``[metrics] TOKEN`` rule as the service's; nothing else of the app is served.
+    Returns the running server (``server_port``, ``shutdown()``)."""
+    from werkzeug.serving import make_server
+
+    def only_metrics(environ, start_response):
+        if environ.get("PATH_INFO") != "/metrics":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"Not Found\n"]
+        return app(environ, start_response)
+
+    server = make_server(host, port, only_metrics, threaded=True)
+    threading.Thread(target=server.serve_forever, name="worker-metrics", daemon=True).start()
+    log.info("Worker metrics on http://%s:%d/metrics", host, server.server_port)
+    return server
+
+
 def init_metrics(app) -> None:
     """Only the route: the metric objects are made on first use, in the process that
     records (``manage.py gunicornserver`` builds an app in the arbiter, before it sets

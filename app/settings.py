@@ -100,6 +100,7 @@ class CelerySettings:
 
     broker_url: str = field(default="", repr=False)  # may hold the broker password
     routes: Routes = Routes()
+    metrics_port: int = 0  # a worker's own /metrics (0: none), for workers on other hosts
 
 
 @dataclass(frozen=True)
@@ -282,7 +283,13 @@ def _celery(reader: _Reader) -> CelerySettings:
     except RoutesError as exc:
         where = f"in section [celery] of {reader.path}"
         raise SettingsError(f"ERROR: Key ROUTES {where}: {exc}") from None
-    return CelerySettings(reader.get("celery", "BROKER_URL", ""), routes)
+    port = reader.get_int("celery", "METRICS_PORT", 0)
+    if not 0 <= port <= 65535:
+        raise SettingsError(
+            f"ERROR: Key METRICS_PORT in section [celery] of {reader.path} must be a port "
+            f"number (1-65535, or 0 for none), not {port}"
+        )
+    return CelerySettings(reader.get("celery", "BROKER_URL", ""), routes, port)
 
 
 def _openstack(reader: _Reader, environ: Mapping[str, str]) -> OpenStackSettings:

@@ -136,3 +136,50 @@ def test_the_dashboard_and_alerts_use_metrics_the_service_serves(plain, repo_roo
     exprs.append((repo_root / "docs" / "prometheus-alerts.yml").read_text())
     used = {name for expr in exprs for name in re.findall(r"glancesync_[a-z_]+", expr)}
     assert used and used <= served, used - served
+
+
+def test_a_worker_serves_its_own_metrics_on_its_port(app):
+    """``[celery] METRICS_PORT``: a Celery worker on another host is scraped directly; its
+    transferred bytes are in its own process. Only /metrics, with the same token rule."""
+    import urllib.error
+    import urllib.request
+
+    from app.metrics import record_progress, serve_worker_metrics
+
+    settings = app.config["SETTINGS"]
+    app.config["SETTINGS"] = dataclasses.replace(settings, metrics_token="scrape-me")
+    server = serve_worker_metrics(app, "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        progress = {"images": [{"region": "Burgos", "name": "img02", "bytesDone": 4096}]}
+        record_progress("worker-task", progress)
+        request = urllib.request.Request(
+            f"{base}/metrics", headers={"Authorization": "Bearer scrape-me"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            text = answer.read().decode()
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        sent = {
+            s.labels["region"]: s.value
+            for s in families["glancesync_transferred_bytes"].samples
+            if s.name.endswith("_total")
+        }
+        assert sent.get("Burgos", 0) >= 4096
+        for path, headers, code in [("/metrics", {}, 401), ("/v1/regions", {}, 404)]:
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(
+                    urllib.request.Request(f"{base}{path}", headers=headers), timeout=10
+                )
+            assert refused.value.code == code
+    finally:
+        server.shutdown()
+
+
+def test_metrics_port_setting(tmp_path):
+    from app.settings import SettingsError, read_settings
+    from tests.api.test_settings import MINIMAL, write
+
+    text = MINIMAL + "\n[celery]\nBROKER_URL = redis://127.0.0.1:6379/11\nMETRICS_PORT = 9464\n"
+    assert read_settings(write(tmp_path, text), "logging.cfg").celery.metrics_port == 9464
+    with pytest.raises(SettingsError, match="METRICS_PORT in section \\[celery\\]"):
+        read_settings(write(tmp_path, text.replace("9464", "70000")), "logging.cfg")
