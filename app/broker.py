@@ -30,6 +30,10 @@ waiting. Delivery rules, chosen on purpose:
 * A worker killed mid-sync leaves a ``syncing`` task whose heartbeat stops; the lease
   sweep of any process fails it within ``DEAD_AFTER`` + one interval (at once on the
   same host, where its pid is seen dead).
+* A fan-out group (``POST /v1/tasks``) is one message per queue holding that queue's
+  members: the worker that takes it claims every member still queued and syncs them in
+  one ``sync_regions`` call (one master read per shared image); a member whose region
+  is busy goes back to the queue as a message of its own.
 * SIGTERM of a worker ends its syncs as the service's SIGTERM does
   (``TaskRunner.stop_syncs``): each is cancelled, deletes its half image and ends
   ``failed``, within ``[gunicorn] GRACEFUL_TIMEOUT``.
@@ -53,6 +57,7 @@ from app.settings import CelerySettings, SettingsError
 log = logging.getLogger("GlanceSync-API")
 EXTENSION = "glancesync.celery"
 TASK_NAME = "glancesync.sync_task"
+GROUP_TASK_NAME = "glancesync.sync_group"
 RETRY_SECONDS = 2.0  # republish delay of a message whose region is busy
 NO_BROKER = "ERROR: manage.py worker needs [celery] BROKER_URL (or GLANCESYNCAPP_BROKER_URL)"
 
@@ -86,8 +91,13 @@ def init_broker(app: Flask) -> Celery | None:
     def sync_task(task, task_id: str, region: str) -> str:
         return handle_message(app, task, task_id, region)
 
+    @celery.task(name=GROUP_TASK_NAME, bind=True, max_retries=None, ignore_result=True)
+    def sync_group(task, members: list[list[str]]) -> str:
+        return handle_group(app, task, [(task_id, region) for task_id, region in members])
+
     app.extensions[EXTENSION] = celery
     runner_of(app).dispatch = partial(publish, celery, settings.routes)
+    runner_of(app).dispatch_group = partial(publish_group, celery, settings.routes)
     return celery
 
 
@@ -106,6 +116,51 @@ def publish(celery: Celery, routes: Routes, task_id: str, region: str) -> None:
         log.error("Cannot publish task %s of region %s: %s", task_id, region, exc)
         raise ApiError(503, "The task broker cannot be reached") from None
     log.info("Task %s of region %s published on queue %s", task_id, region, queue)
+
+
+def publish_group(celery: Celery, routes: Routes, members: list[tuple[str, str]]) -> None:
+    """A fan-out group (``POST /v1/tasks``): one message per queue holding that queue's
+    members, so one worker near those regions runs them together, one master read each."""
+    by_queue: dict[str, list[tuple[str, str]]] = {}
+    for task_id, region in members:
+        by_queue.setdefault(routes.queue_for(region), []).append((task_id, region))
+    for queue, part in by_queue.items():
+        if len(part) == 1:
+            publish(celery, routes, *part[0])
+            continue
+        try:
+            celery.send_task(GROUP_TASK_NAME, args=[part], queue=queue, retry=True)
+        except Exception as exc:  # kombu's OperationalError and socket errors alike
+            log.error("Cannot publish the group %s: %s", part, exc)
+            raise ApiError(503, "The task broker cannot be reached") from None
+        log.info("Group %s published on queue %s", [region for _, region in part], queue)
+
+
+def handle_group(app: Flask, task, members: list[tuple[str, str]]) -> str:
+    """Claim what is still queued of a group and run it as one fan-out group here; a
+    member whose region is busy goes back to the queue as a message of its own, one no
+    longer queued is dropped (as ``handle_message`` does)."""
+    from app import leases
+    from app.fanout_tasks import run_group
+    from app.models import QUEUED
+    from app.tasks import runner_of
+
+    runner = runner_of(app)
+    if runner.stopping or len(runner.owned()) >= runner.max_workers:
+        raise task.retry(countdown=RETRY_SECONDS)
+    claimed = []
+    with app.app_context():
+        for task_id, region in members:
+            if runner.try_claim(task_id, region, launch=False):
+                claimed.append((task_id, region))
+                continue
+            current = leases.task_by_id(task_id)
+            if current is not None and current.status == QUEUED:
+                runner.dispatch(task_id, region)  # busy region: waits alone on the queue
+    if claimed:
+        log.info("Group %s claimed by %s", [r for _, r in claimed], runner.worker.name)
+        runner.submit(run_group, runner, claimed)
+    return f"claimed {len(claimed)} of {len(members)}"
 
 
 def handle_message(app: Flask, task, task_id: str, region: str) -> str:
@@ -163,8 +218,9 @@ def run_worker(app: Flask, queues: tuple[str, ...], concurrency: int | None) -> 
     check_app_routes(app)
     if concurrency:
         app.config["SYNC_WORKERS"] = concurrency
-        dispatch = runner_of(app).dispatch
-        init_tasks(app).dispatch = dispatch  # nothing runs yet on the runner replaced
+        replaced = runner_of(app)
+        fresh = init_tasks(app)  # nothing runs yet on the runner replaced
+        fresh.dispatch, fresh.dispatch_group = replaced.dispatch, replaced.dispatch_group
     if not start_service(app):
         raise SettingsError("ERROR: The worker cannot start: see the log above")
     runner = runner_of(app)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from app import leases
 from app.errors import ApiError
 from app.models import FAILED, SYNCED, Task, db
 from app.regions import core
@@ -82,17 +83,28 @@ def _check_entry(arg: str, targets: Iterable[str]) -> None:
 def start_group(regions: list[str], user: str) -> list[tuple[Task, bool]]:
     """Each region's task: new ones are claimed here and run as one group; a region
     already syncing (or queued) answers with its task, which is not part of the group.
-    With a Celery broker each new task is published to its region's queue instead."""
+    With a Celery broker the new (queued) tasks are published as one group per queue:
+    each queue's worker claims its members and fans out there (``app/broker.py``)."""
     tasks_runner = runner()
     tasks = [start_sync(region, user, launch=False) for region in regions]
-    new = [
-        (task.task_id, task.region)
-        for task, created in tasks
-        if created and _claimed_here(tasks_runner, task.task_id)
-    ]
+    created = [(task.task_id, task.region) for task, new in tasks if new]
+    if created and tasks_runner.dispatch_group is not None:
+        publish_group(tasks_runner, created)
+        return [(leases.task_by_id(task.task_id) or task, new) for task, new in tasks]
+    new = [member for member in created if _claimed_here(tasks_runner, member[0])]
     if new:
         tasks_runner.submit(run_group, tasks_runner, new)
     return tasks
+
+
+def publish_group(tasks_runner: TaskRunner, members: list[tuple[str, str]]) -> None:
+    """The group's messages; a broker that cannot be reached withdraws its tasks (503)."""
+    try:
+        tasks_runner.dispatch_group(members)
+    except ApiError:
+        for task_id, _region in members:
+            leases.withdraw(task_id)
+        raise
 
 
 def _claimed_here(tasks_runner: TaskRunner, task_id: str) -> bool:

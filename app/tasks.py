@@ -110,6 +110,8 @@ class TaskRunner:
         # With a broker (app/broker.py): publishes a new task instead of claiming it here,
         # and no process claims queued tasks in its lease loop (a worker's message does).
         self.dispatch: Callable[[str, str], None] | None = None
+        # with a broker: publish a fan-out group's queued tasks [(task id, region), ...]
+        self.dispatch_group: Callable[[list[tuple[str, str]]], None] | None = None
 
     @property
     def worker(self) -> Worker:
@@ -521,7 +523,7 @@ def start_sync(
     * otherwise a new task is stored ``queued`` and claimed at once by this process
       (``queued`` -> ``syncing``), whose pool runs the sync.
     * with ``launch=False`` a task claimed here is not started: the caller runs it (a
-      fan-out group, ``app.fanout_tasks``); with a Celery broker it is published anyway.
+      fan-out group, ``app.fanout_tasks``); with a Celery broker it is not published.
 
     The partial unique indexes decide races: a loser's insert fails and it answers with
     the winner's task.
@@ -550,11 +552,12 @@ def start_sync(
             busy = syncing is None and leases.task_of(region, SYNCING) is not None
             if busy and leases.withdraw(task.task_id):
                 continue  # a sync started meanwhile: answer with it, as below
-            try:
-                tasks.dispatch(task.task_id, region)  # a worker claims it (app/broker.py)
-            except ApiError:
-                leases.withdraw(task.task_id)
-                raise
+            if launch:  # else the caller publishes it (a fan-out group)
+                try:
+                    tasks.dispatch(task.task_id, region)  # a worker claims it (app/broker.py)
+                except ApiError:
+                    leases.withdraw(task.task_id)
+                    raise
             return leases.task_by_id(task.task_id) or task, True
         # Another request's task may have started syncing between our read and our
         # insert: then ours is withdrawn (unless another runner claimed it meanwhile).

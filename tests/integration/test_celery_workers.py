@@ -275,3 +275,40 @@ def test_redis_smoke_and_a_redelivered_message(deployment, admin_token, add_imag
         assert dep.svc.get(location, token).json() == first
         one_verified_copy(glance, "Trento", name, master.md5)
         dep.stop()
+
+
+def test_a_group_runs_on_one_worker_per_queue_and_fans_out_there(
+    rabbit, deployment, admin_token, add_image, glance, frozen
+):
+    """``POST /v1/tasks`` for Trento and Lannion (queue east) and Madrid (default): the
+    east worker claims both east regions at once, though it runs one sync (-c 1), because
+    they are one fan-out group; Madrid runs on the default queue's worker."""
+    name = unique("group")
+    master = add_image(name, size=8 * MB)
+    token = admin_token()
+    dep = deployment(rabbit, routes="Trento=east, Lannion=east", other=True)
+    default, east = dep.worker("-c", "1"), dep.worker("-Q", "east", "-c", "1")
+    regions = ["Trento", "Lannion", "other:Madrid"]
+    with frozen("glance-Trento"):
+        answer = dep.svc.http.post(
+            dep.svc.url + "/v1/tasks",
+            json={"regions": regions},
+            headers={"X-Auth-Token": token},
+            timeout=20,
+        )
+        assert answer.status_code == 202, answer.text
+        locations = [
+            f"/v1/regions/{task['region']}/tasks/{task['taskId']}"
+            for task in answer.json()["tasks"]
+        ]
+        trento, lannion, madrid = locations
+        east_pair = (trento, lannion)
+        wait_until(
+            lambda: all(dep.svc.get_task_row(t)["status"] == "syncing" for t in east_pair), 30
+        )
+        assert {dep.holder(t) for t in east_pair} == {east.pid}
+    for location in locations:
+        wait_until(lambda loc=location: dep.svc.get_task_row(loc)["status"] == "synced", 90)
+    assert dep.holder(madrid) == default.pid
+    for region in ("Trento", "Lannion", "Madrid"):
+        one_verified_copy(glance, region, name, master.md5)
