@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_process import SlowFeed
 from fixtures_glance import region_images, unique
 from service_process import REPO, ServiceProcess, wait_until
 
@@ -86,12 +87,17 @@ def test_sigterm_mid_sync_fails_the_task_cleanly(
     tb_info, images_dir, tmp_path, admin_token, add_image, glance, frozen
 ):
     name = unique("term")
-    add_image(name, size=16 * MB)
+    data = os.urandom(16 * MB)
+    made = add_image(name, data=data)
+    # the master's data comes through a FIFO at about 5 MB/s: the upload is surely still
+    # running when the SIGTERM arrives (a free 16 MB upload on loopback may end first)
+    feed = SlowFeed(Path(images_dir) / made.id, data)
     token = admin_token()
     svc = service(tb_info, images_dir, tmp_path / "svc", gunicorn={"GRACEFUL_TIMEOUT": 10})
-    with svc.running():
+    with svc.running(), contextlib.closing(feed):
         location = svc.post("/v1/regions/Trento/tasks", token).headers["Location"]
         appears(glance, "Trento", name)
+        feed.wait_for(2 * MB)
         with frozen("glance-Trento"):
             started = time.monotonic()
             os.killpg(svc.process.pid, signal.SIGTERM)
