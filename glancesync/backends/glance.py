@@ -572,10 +572,13 @@ class GlanceBackend:
     def _discard(self, client: Any, image_id: str) -> bool:
         """Best-effort removal of a half-created image; leftovers keep the upload marker.
 
-        True when the image is gone (deleted now, or already: 404).
+        True when the image is gone (deleted now, or already: 404). A transient refusal
+        is retried like a transfer: a Glance still tearing down the cancelled PUT may
+        answer the first delete with a 500.
         """
+        what = f"delete of the half-uploaded image {image_id}"
         try:
-            client.images.delete(image_id)
+            self.retry.call(lambda: client.images.delete(image_id), what)
         except Exception as exc:  # noqa: BLE001
             if http_status(exc) == 404:
                 return True

@@ -48,7 +48,7 @@ def sync_one_upload(log: logging.Logger) -> None:
     at once) and whose master stream breaks after 4321 bytes on each try."""
     images = FakeImages()
     images.upload_faults = [reset()]
-    images.delete_faults = [ksa.ConnectFailure("connection refused")]
+    images.delete_faults = [ksa.ConnectFailure("connection refused")] * FAST.attempts
     master = master_image()
     plan = Plan("Trento", [], [Action(pl.UPLOAD, master.name, master, None, True, {})])
 

@@ -207,9 +207,20 @@ def test_a_half_image_the_region_kept_is_deleted_by_the_next_try():
     """The region refused the delete while it was down; the next try removes it first."""
     images = FakeImages()
     images.upload_faults = [reset()]
-    images.delete_faults = [ksa.ConnectFailure("connection refused")]
+    images.delete_faults = [ksa.ConnectFailure("connection refused")] * FAST.attempts
     new = upload(fake_backend(images), Chunks())
     assert list(images.records) == [new.id] == ["id-2"]
+
+
+def test_a_half_image_whose_first_delete_fails_is_deleted_on_retry():
+    """A Glance still closing the broken PUT answers the first delete with a 500: the
+    delete is tried again, so a failure that is not retried leaves no half image."""
+    images = FakeImages()
+    images.upload_faults = [gexc.HTTPException("415 Unsupported Media Type")]
+    images.delete_faults = [gexc.HTTPInternalServerError("500 Internal Server Error")] * 2
+    with pytest.raises(BackendError, match="Failed. Cause: .*415"):
+        upload(fake_backend(images), Chunks())
+    assert images.created == ["id-1"] and images.records == {}
 
 
 # --------------------------------------------------------------------------- integrity
