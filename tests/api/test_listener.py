@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 import dataclasses
-import uuid
 
 import pytest
 from sqlalchemy import select
 
 from app.events import EventFilter
 from app.listener import Listener
-from app.models import SYNCING, Task, db, utcnow
+from app.models import Task, db
 from app.tasks import TaskRunner
+from tests.api.test_tasks import add_task
 
 
 class Clock:
@@ -36,26 +36,9 @@ def listener(app):
 
 def add_running(app, region: str) -> str:
     """A task this process runs (another sync of the region, e.g. a POST's)."""
-    task_id, now = str(uuid.uuid4()), utcnow()
     runner = app.extensions["glancesync.tasks"]
+    task_id = add_task(app, region, runner.worker.name, age=0, scope=runner.worker.scope)
     runner.reserve(task_id, region)
-    with app.app_context():
-        db.session.add(
-            Task(
-                task_id=task_id,
-                region=region,
-                status=SYNCING,
-                user_name="old",
-                created=now,
-                updated=now,
-                images="[]",
-                worker=runner.worker.name,
-                worker_scope=runner.worker.scope,
-                heartbeat=now,
-            )
-        )
-        db.session.commit()
-        db.session.remove()
     return task_id
 
 
