@@ -107,6 +107,39 @@ def test_keystone_and_glance_errors_by_kind(plain):
     assert sum(after[k] for k in caceres) == sum(before.get(k, 0) for k in caceres) + 1
 
 
+def test_errors_are_labelled_by_their_kind_not_their_text(plain):
+    from app.metrics import record_backend_error
+    from glancesync.errors import BackendError, ErrorKind
+
+    before = scrape(plain)
+    # English that the old text parser read as a timeout: an image called timeout-test
+    missing = "Lugo: Update of timeout-test failed. Cause: HTTP 404 Not Found"
+    record_backend_error("Lugo", BackendError(missing, ErrorKind.NOT_FOUND))
+    record_backend_error("Lugo", BackendError("Lugo: anything", ErrorKind.CONTENT))
+    record_backend_error("Lugo", BackendError("master: x", ErrorKind.REGION_LIST))
+    record_backend_error("Lugo", BackendError("cancelled", ErrorKind.CANCELLED))
+    after = scrape(plain)
+    glance = "glancesync_glance_errors_total"
+    for kind, added in (("not_found", 1), ("content", 1), ("timeout", 0), ("cancelled", 0)):
+        assert value(after, glance, region="Lugo", kind=kind) == (
+            value(before, glance, region="Lugo", kind=kind) + added
+        ), kind
+    keystone = "glancesync_keystone_errors_total"
+    assert value(after, keystone, kind="region_list") == (
+        value(before, keystone, kind="region_list") + 1
+    )
+
+
+def test_every_error_kind_is_a_documented_label(repo_root):
+    from glancesync.errors import ErrorKind
+
+    text = (repo_root / "docs" / "monitoring.md").read_text()
+    documented = {row for row in text.splitlines() if "_errors_total` | counter" in row}
+    labels = " ".join(documented)
+    missing = [k.value for k in ErrorKind if k is not ErrorKind.CANCELLED]
+    assert [k for k in missing if f"`{k}`" not in labels] == []
+
+
 def test_a_late_progress_report_is_not_counted_twice():
     """The heartbeat thread may report a task's progress after the task ended."""
     from app.metrics import metrics, record_progress, record_sync_end
