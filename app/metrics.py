@@ -20,7 +20,7 @@ import os
 import threading
 from collections import Counter as Tally
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import func, select
@@ -28,6 +28,9 @@ from sqlalchemy import func, select
 from app.errors import error_response
 from app.models import FAILED, SYNCED, SYNCING, Task, db
 from glancesync.errors import BackendError, ErrorKind
+
+if TYPE_CHECKING:
+    from app.auth import KeystoneUnavailable
 
 log = logging.getLogger("GlanceSync-API")
 MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
@@ -243,9 +246,9 @@ def record_keystone_error(kind: str) -> None:
     metrics().keystone_errors.labels(kind).inc()
 
 
-def record_keystone_unavailable(message: str) -> None:
+def record_keystone_unavailable(error: KeystoneUnavailable) -> None:
     """A KeystoneUnavailable of the service's own calls (token validation, sign-in)."""
-    record_keystone_error("service_credentials" if "rejected" in message else "unreachable")
+    record_keystone_error(error.kind)
 
 
 # -- the route ----------------------------------------------------------------------------

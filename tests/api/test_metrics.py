@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.conftest import wait_for_task
-from tests.api.fakes import ADMIN, KEYSTONE_DOWN
+from tests.api.fakes import ADMIN, KEYSTONE_DOWN, REJECTED_CREDENTIALS
 
 AUTH = {"X-Auth-Token": ADMIN}
 
@@ -138,6 +138,16 @@ def test_every_error_kind_is_a_documented_label(repo_root):
     labels = " ".join(documented)
     missing = [k.value for k in ErrorKind if k is not ErrorKind.CANCELLED]
     assert [k for k in missing if f"`{k}`" not in labels] == []
+
+
+def test_rejected_service_credentials_are_their_own_kind(plain):
+    before = scrape(plain)
+    rejected = {"X-Auth-Token": REJECTED_CREDENTIALS}
+    assert plain.get("/v1/regions/Burgos/images", headers=rejected).status_code == 503
+    after = scrape(plain)
+    name = "glancesync_keystone_errors_total"
+    for kind, added in (("service_credentials", 1), ("unreachable", 0)):
+        assert value(after, name, kind=kind) == value(before, name, kind=kind) + added, kind
 
 
 def test_a_late_progress_report_is_not_counted_twice():
