@@ -174,3 +174,31 @@ def test_a_checksum_mismatch_is_content_and_a_missing_source_other():
     with pytest.raises(BackendError, match="no image data") as raised:
         uploader.upload("Trento", image_for(data), True, {}, None)
     assert raised.value.kind is ErrorKind.OTHER
+
+
+def test_a_master_that_cannot_be_opened_gives_the_kind_of_its_failure():
+    from glancesync.backends.glance_data import ApiSource
+    from tests.imagedata import image_for
+
+    def gone(offset: int):
+        raise gexc.HTTPNotFound("404 Not Found")
+
+    data = b"y" * 100
+    uploader = backend_with(SimpleNamespace(images=FakeImages()), ONCE)
+    source = ApiSource(gone, "master-id", len(data), ONCE)
+    with pytest.raises(BackendError, match="Cannot open the image") as raised:
+        uploader.upload("Trento", image_for(data), True, {}, source)
+    assert raised.value.kind is ErrorKind.NOT_FOUND
+
+
+def test_the_mocks_listing_timeout_and_missing_region_have_their_kinds():
+    from glancesync.backends.mock import MockStore
+
+    store = MockStore({"Burgos": []})
+    store.fail_on("Burgos", "timeout")
+    with pytest.raises(BackendError, match="Timeout while retrieving") as raised:
+        store.list_images("Burgos")
+    assert raised.value.kind is ErrorKind.TIMEOUT
+    with pytest.raises(RegionNotFound) as raised:
+        store.list_images("Nowhere")
+    assert raised.value.kind is ErrorKind.NOT_FOUND
