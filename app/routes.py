@@ -59,7 +59,7 @@ def image_statuses(region: str) -> Response:
     try:
         images = core().glancesync().image_report(full)
     except BackendError as exc:
-        record_backend_error(full, str(exc))
+        record_backend_error(full, exc)
         raise ApiError(503, str(exc)) from None
     record_statuses(full, [image["status"] for image in images])
     name = request.args.get("image")

@@ -51,7 +51,7 @@ from glancesync.backends.base import (
     ProgressCallback,
     full_region_name,
 )
-from glancesync.errors import BackendError, ConfigError, RegionNotFound
+from glancesync.errors import BackendError, ConfigError, ErrorKind, RegionNotFound
 from glancesync.image import FOLLOWED, SOURCE_HASH, SOURCE_ID, Image, is_reserved
 
 if TYPE_CHECKING:
@@ -219,7 +219,9 @@ class MockStore:
     def list_images(self, region: str) -> list[Image]:
         with self._lock:
             if self._check_fault(region, "timeout") is not None:
-                raise BackendError(f"{region}: Timeout while retrieving image list.")
+                raise BackendError(
+                    f"{region}: Timeout while retrieving image list.", ErrorKind.TIMEOUT
+                )
             cause = self._check_fault(region, "list")
             if cause is None and region not in self._regions:
                 raise RegionNotFound(
