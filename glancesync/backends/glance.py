@@ -244,7 +244,7 @@ class GlanceBackend:
 
     def lock_key(self, region: str) -> str:
         """Names the region's Glance for the same-host lock (glancesync.regionlock)."""
-        return f"{keystone_v3_url(self.target.keystone_url)}|{region}"
+        return f"{keystone_v3_url(self.target.connection.keystone_url)}|{region}"
 
     # ------------------------------------------------------------ keystone
 
@@ -252,7 +252,7 @@ class GlanceBackend:
         """Password or application credential (``glancesync.credentials``)."""
         with self._lock:
             if self._auth is None:
-                conn = self.target.connection()
+                conn = self.target.connection
                 self._auth = auth_plugin(conn, keystone_v3_url(conn.keystone_url))
             return self._auth
 
@@ -267,7 +267,7 @@ class GlanceBackend:
         with self._lock:
             if kind not in self._sessions:
                 timeout = self.target.list_images_timeout if kind == "list" else self.data_timeout
-                verify = self.target.connection().verify
+                verify = self.target.connection.verify
                 if verify is False:
                     quiet_insecure_warnings()
                 self._sessions[kind] = session.Session(
@@ -279,7 +279,7 @@ class GlanceBackend:
         session = self._session("list")
         access = self._auth_plugin().get_access(session)
         endpoints = access.service_catalog.get_endpoints(
-            service_type="image", interface=self.target.interface
+            service_type="image", interface=self.target.connection.interface
         )
         names = {ep.get("region_id") or ep.get("region") for ep in endpoints.get("image", [])}
         return sorted(name for name in names if name)
@@ -295,7 +295,10 @@ class GlanceBackend:
         from glanceclient import Client
 
         client = Client(
-            "2", session=self._session(kind), region_name=region, interface=self.target.interface
+            "2",
+            session=self._session(kind),
+            region_name=region,
+            interface=self.target.connection.interface,
         )
         with self._lock:
             return self._clients.setdefault((region, kind), client)
@@ -308,7 +311,7 @@ class GlanceBackend:
         return text
 
     def _secrets(self) -> Iterable[str]:
-        for secret in self.target.connection().secrets():
+        for secret in self.target.connection.secrets():
             if len(secret) >= 4:
                 yield secret
         ref = getattr(self._auth, "auth_ref", None)
@@ -410,7 +413,7 @@ class GlanceBackend:
         if region not in self._catalog_regions():
             raise RegionNotFound("region not found")
         url = self._session("data").get_endpoint(
-            service_type="image", interface=self.target.interface, region_name=region
+            service_type="image", interface=self.target.connection.interface, region_name=region
         )
         return _VERSION_PATH.sub("", url).rstrip("/")
 
