@@ -350,3 +350,33 @@ def test_wrong_value_in_the_cloud_names_the_clouds_yaml(clouds, tmp_path):
     assert error_of("[other]\ncloud = tls\n", clouds) == (
         f"{path}: [tls] interface: invalid interface 'sideways' (use public, internal or admin)"
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://k:5000/v2.0/", "http://k:5000/v3"),
+        ("https://k/identity", "https://k/identity/v3"),
+        ("https://k/identity/v3/", "https://k/identity/v3"),
+        ("https://k/v3.14", "https://k/v3.14"),  # a version the user chose is kept
+    ],
+)
+def test_keystone_v3_url_is_shared_by_cli_service_and_backend(url, expected):
+    from glancesync.credentials import keystone_v3_url
+
+    assert keystone_v3_url(url) == expected
+
+
+def test_one_boolean_spelling_for_config_and_connection():
+    from glancesync.credentials import parse_bool
+
+    assert [parse_bool(t) for t in ("Yes", " on ", "1", "FALSE", "off", "0")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+    with pytest.raises(ValueError, match=r"invalid boolean value 'perhaps' \(use true/false\)"):
+        parse_bool("perhaps")
