@@ -15,7 +15,7 @@ from typing import Any
 
 from glancesync.credentials.values import CredentialError, Setting, readable_secrets_warning
 
-# Keys of a target section added by issue 13 (config.py adds them to TARGET_OPTIONS).
+# Keys of a target section added by issue 13 (glancesync.config.options lists them too).
 CONNECTION_OPTIONS = frozenset(
     {
         "cloud",
