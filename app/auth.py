@@ -76,15 +76,15 @@ class KeystoneValidator:
 
                 from glancesync.credentials import auth_plugin, quiet_insecure_warnings
 
-                conn = self.settings.connection()
+                conn = self.settings.connection
                 if conn.insecure:
                     quiet_insecure_warnings()
                     LOG.warning(INSECURE_WARNING)
-                auth = auth_plugin(conn, self.settings.keystone_url)
+                auth = auth_plugin(conn, conn.keystone_url)
                 sess = session.Session(auth=auth, timeout=self.timeout, verify=conn.verify)
                 self._client = client.Client(
                     session=sess,
-                    endpoint_override=self.settings.keystone_url,
+                    endpoint_override=conn.keystone_url,
                     interface=conn.interface,
                 )
             return self._client
@@ -121,7 +121,7 @@ class KeystoneValidator:
         KeystoneUnavailable with what the operator must check."""
         from keystoneauth1 import exceptions as ks
 
-        url = self.settings.keystone_url
+        url = self.settings.connection.keystone_url
         try:
             session.get_token()
         except (ks.Unauthorized, ks.Forbidden):

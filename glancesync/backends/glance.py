@@ -49,9 +49,10 @@ from glancesync.backends.glance_records import (
     stored_mismatch,
     to_image,
 )
-from glancesync.backends.glance_session import TargetSessions, keystone_v3_url, unversioned
+from glancesync.backends.glance_session import TargetSessions, unversioned
 from glancesync.backends.glance_upload import UploadTransaction
 from glancesync.backends.retry import RetryPolicy
+from glancesync.credentials import keystone_v3_url
 from glancesync.errors import BackendError, ErrorKind, RegionNotFound
 from glancesync.image import Image
 
@@ -65,7 +66,6 @@ __all__ = [  # the names other modules and the tests import from here
     "GlanceBackend",
     "create_fields",
     "json_patch",
-    "keystone_v3_url",
     "metadata_patch",
     "short_reason",
     "stored_mismatch",
@@ -106,7 +106,7 @@ class GlanceBackend:
 
     def lock_key(self, region: str) -> str:
         """Names the region's Glance for the same-host lock (glancesync.regionlock)."""
-        return f"{keystone_v3_url(self.target.keystone_url)}|{region}"
+        return f"{keystone_v3_url(self.target.connection.keystone_url)}|{region}"
 
     # ------------------------------------------------------------ keystone
     # Every request goes through these methods, so a test can replace one on an instance.
@@ -224,7 +224,7 @@ class GlanceBackend:
         if region not in self._catalog_regions():
             raise RegionNotFound("region not found")
         url = self._session("data").get_endpoint(
-            service_type="image", interface=self.target.interface, region_name=region
+            service_type="image", interface=self.target.connection.interface, region_name=region
         )
         return unversioned(url)
 

@@ -14,23 +14,14 @@ import re
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
-from glancesync.credentials import auth_plugin, quiet_insecure_warnings
+from glancesync.credentials import auth_plugin, keystone_v3_url, quiet_insecure_warnings
 from glancesync.errors import RegionNotFound
 
 if TYPE_CHECKING:
     from glancesync.config import Target
 
 _VERSION_PATH = re.compile(r"/v\d+(\.\d+)?/?$")
-
-
-def keystone_v3_url(url: str) -> str:
-    """``url`` with ``/v3`` appended when it has no version path (BEHAVIOUR.md 2.4)."""
-    parts = urlsplit(url.strip())
-    if _VERSION_PATH.search(parts.path):
-        return url.strip()
-    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/v3"))
 
 
 def unversioned(url: str) -> str:
@@ -54,7 +45,7 @@ class TargetSessions:
         """Password or application credential (``glancesync.credentials``)."""
         with self._lock:
             if self._auth is None:
-                conn = self.target.connection()
+                conn = self.target.connection
                 self._auth = auth_plugin(conn, keystone_v3_url(conn.keystone_url))
             return self._auth
 
@@ -69,7 +60,7 @@ class TargetSessions:
         with self._lock:
             if kind not in self._sessions:
                 timeout = self.target.list_images_timeout if kind == "list" else self.data_timeout
-                verify = self.target.connection().verify
+                verify = self.target.connection.verify
                 if verify is False:
                     quiet_insecure_warnings()
                 self._sessions[kind] = session.Session(
@@ -82,7 +73,7 @@ class TargetSessions:
         session = self.session("list")
         access = self.auth_plugin().get_access(session)
         endpoints = access.service_catalog.get_endpoints(
-            service_type="image", interface=self.target.interface
+            service_type="image", interface=self.target.connection.interface
         )
         names = {ep.get("region_id") or ep.get("region") for ep in endpoints.get("image", [])}
         return sorted(name for name in names if name)
@@ -98,14 +89,17 @@ class TargetSessions:
         from glanceclient import Client
 
         client = Client(
-            "2", session=self.session(kind), region_name=region, interface=self.target.interface
+            "2",
+            session=self.session(kind),
+            region_name=region,
+            interface=self.target.connection.interface,
         )
         with self._lock:
             return self._clients.setdefault((region, kind), client)
 
     def secrets(self) -> Iterator[str]:
         """What a reported cause must never show: the credentials and the current token."""
-        for secret in self.target.connection().secrets():
+        for secret in self.target.connection.secrets():
             if len(secret) >= 4:
                 yield secret
         ref = getattr(self._auth, "auth_ref", None)

@@ -354,7 +354,7 @@ class MockBackend:
         return sorted(name[len(prefix) :] for name in names if name.startswith(prefix))
 
     def tenant_id(self) -> str:
-        return self.target.tenant_id or f"{self.target.tenant}id"
+        return self.target.tenant_id or f"{self.target.connection.tenant}id"
 
     def list_images(self, region: str) -> list[Image]:
         return self.store.list_images(self.full_name(region))
