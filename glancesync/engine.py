@@ -301,13 +301,11 @@ class GlanceSync:
         """The region's lock file, taken (RegionBusy after ``lock_wait``); None when its
         backend has nothing to lock. A prefetched listing started before another run gave
         the lock back is dropped: it may miss what that run did."""
-        key_of = getattr(self.backends[ref.target], "lock_key", None)
-        if key_of is None:
-            return None
+        key = self.backends[ref.target].lock_key(ref.name)
         try:
             if self._lock_dir is None:
                 self._lock_dir = usable_lock_dir(self.config.main.lock_dir)
-            lock = RegionLock(lock_path(self._lock_dir, key_of(ref.name), ref.full))
+            lock = RegionLock(lock_path(self._lock_dir, key, ref.full))
             lock.acquire(self.config.main.lock_wait, should_cancel)
         except OSError as exc:
             raise BackendError(f"{ref.full}: Cannot lock the region. Cause: {exc}") from None
@@ -350,9 +348,7 @@ class GlanceSync:
         """Whether another run started uploading an image since the listing (a run of
         another host, or one that planned before this one): asked before each upload,
         when the backend can list one name (``images_named``)."""
-        named = getattr(self.backends[ref.target], "images_named", None)
-        if named is None:
-            return None
+        named = self.backends[ref.target].images_named
         age, clock = view.target.leftover_age, self._clock(ref)
         return lambda name: (
             name in classify(named(ref.name, name), view.tenant_id, runs, age, clock).busy
@@ -361,8 +357,7 @@ class GlanceSync:
     def _clock(self, ref: RegionRef) -> Callable[[], datetime | None] | None:
         """The region's clock when its backend has one (Glance's ``Date``), for the age
         of marked images: created and judged by the same clock, whatever this host's."""
-        server_now = getattr(self.backends[ref.target], "server_now", None)
-        return None if server_now is None else functools.partial(server_now, ref.name)
+        return functools.partial(self.backends[ref.target].server_now, ref.name)
 
     def _run_prepared(
         self,

@@ -9,9 +9,9 @@ too. The standard library is enough here (``fcntl``); a wait must stay interrupt
 the run's cancel check, which a blocking lock call would not be.
 
 The file name hashes the backend's ``lock_key(region)`` (the real backend: Keystone URL
-and region name): two configurations that name one cloud differently still share the
-lock, two clouds with a same-named region do not. A backend without ``lock_key`` (the
-in-memory mock) has nothing to share between processes and takes no lock.
+and region name; the mock: its store's folder, or the store object, and the region): two
+configurations that name one cloud differently still share the lock, two clouds (or two
+mock stores) with a same-named region do not.
 """
 
 from __future__ import annotations
