@@ -468,7 +468,6 @@ class _Shared:
 
     expected: set[str]
     joined: set[str] = field(default_factory=set)
-    key: tuple[int, str] | None = None  # (size, name): the upload order of pass 2
     starting: bool = False
     broadcast: Broadcast | None = None
     error: Exception | None = None
@@ -502,7 +501,8 @@ class FanOut:
         self._shared: dict[str, _Shared] = {}
         self._deferred: set[str] = set()
         self._withdrawn: set[str] = set()
-        self._position: dict[str, tuple[int, str]] = {}  # last image each region asked for
+        self._order: dict[str, dict[str, int]] = {}  # region -> image id -> its upload rank
+        self._position: dict[str, str] = {}  # the last image each region asked for
         self._current: dict[str, Consumer] = {}
         self._reads: Counter[str] = Counter()
         self._fallbacks = 0
@@ -514,6 +514,13 @@ class FanOut:
         """``regions`` will upload master image ``image_id`` in this run."""
         with self._cond:
             self._shared.setdefault(image_id, _Shared(set())).expected.update(regions)
+            self._update_pending()
+
+    def plan(self, region: str, image_ids: Iterable[str]) -> None:
+        """``region`` uploads these master images in this order (its plan's): an image
+        before the last one it asked for is one it will not ask for any more."""
+        with self._cond:
+            self._order[region] = {image_id: rank for rank, image_id in enumerate(image_ids)}
             self._update_pending()
 
     def shares(self, image_id: str) -> bool:
@@ -555,7 +562,7 @@ class FanOut:
             shared = entry is not None and region in entry.expected
             if entry is None or not shared or region in self._withdrawn:
                 self._fallbacks += entry is not None
-                self._position[region] = (master.size, master.name)
+                self._position[region] = master.id
                 self._update_pending()
                 entry = None
             else:
@@ -586,16 +593,25 @@ class FanOut:
     def _update_pending(self) -> None:
         """Lock held. Tell each broadcast how many expected regions may still join it: not
         joined, not withdrawn, not queued for a worker, not past the image in the order."""
-        for entry in self._shared.values():
-            if entry.broadcast is None or entry.key is None:
+        for image_id, entry in self._shared.items():
+            if entry.broadcast is None:
                 continue
             pending = [
                 region
                 for region in entry.expected - entry.joined - self._withdrawn - self._deferred
-                if self._position.get(region, (-1, "")) < entry.key
+                if not self._past(region, image_id)
             ]
             entry.broadcast.set_pending(len(pending))
         self._cond.notify_all()
+
+    def _past(self, region: str, image_id: str) -> bool:
+        """Lock held. Whether ``region`` already asked for an image its plan uploads after
+        ``image_id`` (so it will not ask for ``image_id``); unknown order: not past."""
+        order = self._order.get(region, {})
+        last = self._position.get(region)
+        if last is None or image_id not in order or last not in order:
+            return False
+        return order[last] >= order[image_id]
 
     def _start(self, entry: _Shared, region: str, master: Image) -> ImageSource:
         """Open the master once and start the reader, with ``region`` as its first
@@ -650,8 +666,7 @@ class FanOut:
             consumer = entry.broadcast.join()
         entry.joined.add(region)
         entry.loggers.extend(regionlog.current())
-        entry.key = (master.size, master.name)
-        self._position[region] = entry.key
+        self._position[region] = master.id
         self._update_pending()
         return consumer
 

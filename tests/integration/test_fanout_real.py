@@ -18,6 +18,7 @@ from fixtures_glance import LogLines, region_images, unique
 
 from glancesync.backends import make_backends
 from glancesync.backends.base import ImageSource
+from glancesync.batch import SyncOptions
 from glancesync.engine import GlanceSync
 from glancesync.image import Image
 
@@ -91,7 +92,7 @@ def test_one_master_read_feeds_three_regions(make_config, add_image, glance):
     master = backends["master"] = CountingMaster(backends["master"])
     gs, log = make_engine(config, backends)
 
-    results = gs.sync_regions(REGIONS, max_workers=3)
+    results = gs.sync_regions(REGIONS, SyncOptions(max_workers=3))
 
     assert [r.region for r in results] == REGIONS
     assert not any(r.failed for r in results), log.lines
@@ -145,7 +146,7 @@ def test_region_killed_mid_upload_fails_alone(make_config, add_image, glance, te
     gs, log = make_engine(config, make_backends(config, environ={}))
     progress = KillLannionAt(testbed, 2 * MB)
     try:
-        results = gs.sync_regions(REGIONS, max_workers=3, progress=progress)
+        results = gs.sync_regions(REGIONS, SyncOptions(max_workers=3, progress=progress))
     finally:
         testbed.start_server("glance-Lannion")  # before clean_glance wipes every region
 

@@ -16,6 +16,7 @@ import pytest
 
 from glancesync.backends import make_backends
 from glancesync.backends.mock import MockStore
+from glancesync.batch import SyncOptions
 from glancesync.config import load_config
 from glancesync.engine import GlanceSync
 from glancesync.errors import Cancelled, ConfigError
@@ -119,7 +120,7 @@ def test_a_busy_region_fails_and_the_others_go_on(tmp_path, caplog):
     os.makedirs(tmp_path / "locks", exist_ok=True)
     held.acquire(0)
     with caplog.at_level(logging.INFO, logger="lock-test"):
-        results = gs.sync_regions(["Burgos", "Caceres"], max_workers=2)
+        results = gs.sync_regions(["Burgos", "Caceres"], SyncOptions(max_workers=2))
     assert results[0].failed and results[0].error == f"Burgos: {BUSY}"
     assert f"Burgos: {BUSY}" in caplog.messages
     assert not results[1].failed and [i.name for i in store.images("Caceres")] == ["a"]
