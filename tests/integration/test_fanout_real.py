@@ -216,18 +216,12 @@ def test_a_frozen_region_does_not_hold_the_others(make_config, add_image, glance
         if {"Trento", "other:Madrid"} <= set(done):
             others_done.set()
 
-    def cancel_for(ref):
-        return cancel_lannion.is_set if ref.full == "Lannion" else (lambda: False)
+    def cancel(ref) -> bool:
+        return ref.full == "Lannion" and cancel_lannion.is_set()
 
+    options = SyncOptions(max_workers=3, progress=progress, on_done=on_done, cancel=cancel)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        run = pool.submit(
-            gs.sync_regions,
-            REGIONS,
-            max_workers=3,
-            progress=progress,
-            on_done=on_done,
-            cancel_for=cancel_for,
-        )
+        run = pool.submit(gs.sync_regions, REGIONS, options)
         try:
             # a deadlock guard, not a speed assertion: in lock-step this never happens
             finished_while_frozen = others_done.wait(240)
