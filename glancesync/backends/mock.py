@@ -40,8 +40,10 @@ from __future__ import annotations
 import copy
 import os
 import threading
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from glancesync.backends import csvfile
@@ -90,6 +92,9 @@ class MockStore:
         self._regions: dict[str, list[Image]] = {}
         self._faults: dict[tuple[str, str], _Fault] = {}
         self.folder = folder
+        # what the region locks of this store are named by: the folder is the state when
+        # there is one (two processes on it sync the same images); else this object is
+        self.lock_scope = os.path.realpath(folder) if folder else f"memory-{uuid.uuid4().hex}"
         for region, images in (regions or {}).items():
             self._regions[region] = [image.copy(region=region) for image in images]
 
@@ -394,3 +399,18 @@ class MockBackend:
 
     def delete(self, region: str, image_id: str) -> None:
         self.store.delete(self.full_name(region), image_id)
+
+    def lock_key(self, region: str) -> str:
+        """The store and the region: two stores with a same-named region do not contend."""
+        return f"mock:{self.store.lock_scope}|{self.full_name(region)}"
+
+    def images_named(self, region: str, name: str) -> list[Image]:
+        """A plain read (no injected fault counts it: faults count the sync's own calls)."""
+        try:
+            return [i for i in self.store.images(self.full_name(region)) if i.name == name]
+        except KeyError:
+            return []
+
+    def server_now(self, region: str) -> datetime | None:
+        """The mock has no server: this host's clock is the region's."""
+        return None
