@@ -12,7 +12,6 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -42,12 +41,6 @@ STOPPED = "Sync interrupted: the service stopped"
 class TaskRunner(LeaseLoop):
     """Runs syncs in a bounded thread pool and holds the leases of the tasks it runs."""
 
-    # Tasks run by any runner of this process (tests build several apps in one process):
-    # a task of this pid and scope that is not in this set has no thread working on it.
-    # A count, as two runners may reserve the same task for a moment (racing claims).
-    _process_owned: Counter[str] = Counter()
-    _process_lock = threading.Lock()
-
     def __init__(
         self,
         app: Flask,
@@ -66,7 +59,8 @@ class TaskRunner(LeaseLoop):
         self.queue_timeout = queue_timeout
         self.final_write_attempts = final_write_attempts
         self._worker: Worker | None = None
-        self._live: dict[str, LiveTask] = {}
+        self._live: dict[str, LiveTask] = {}  # the tasks this runner reserved or runs
+        self._live_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="sync")
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -95,43 +89,38 @@ class TaskRunner(LeaseLoop):
         """Own a task before claiming it, so this process never takes it for dead;
         None when a thread of this runner already claims or runs it."""
         live = LiveTask(region, self.dead_after.total_seconds())
-        with self._process_lock:
+        with self._live_lock:
             if task_id in self._live:
                 return None
-            self._process_owned[task_id] += 1
             self._live[task_id] = live
         self.start()
         return live
 
     def release(self, task_id: str) -> None:
-        with self._process_lock:
-            if self._live.pop(task_id, None) is not None:
-                self._process_owned[task_id] -= 1
-                if self._process_owned[task_id] <= 0:
-                    del self._process_owned[task_id]
+        with self._live_lock:
+            self._live.pop(task_id, None)
 
     def owned(self) -> list[str]:
         """The tasks of this runner (the ones it holds the lease of)."""
-        with self._process_lock:
+        with self._live_lock:
             return sorted(self._live)
 
     def live(self, task_id: str) -> LiveTask | None:
-        with self._process_lock:
+        with self._live_lock:
             return self._live.get(task_id)
 
     def running(self) -> dict[str, LiveTask]:
         """The tasks of this runner whose lease is not lost."""
-        with self._process_lock:
+        with self._live_lock:
             return {k: v for k, v in self._live.items() if not v.lost.is_set()}
-
-    @classmethod
-    def owned_by_process(cls, task_id: str) -> bool:
-        with cls._process_lock:
-            return cls._process_owned[task_id] > 0
 
     def is_dead(self, task: Task, now: datetime) -> bool:
         """Stale heartbeat (database clock), or a worker of this boot and pid namespace
-        whose process no longer runs it. A pid seen from elsewhere means nothing."""
+        whose process no longer runs it. A pid seen from elsewhere means nothing.
+
+        A serving process has one runner, so a task named with this process's pid that
+        this runner does not hold (an earlier process that had this pid, or a task this
+        runner already let go) has no thread working on it."""
         if now - task.heartbeat > self.dead_after:
             return True
         if not task.worker_scope or task.worker_scope != self.worker.scope:
@@ -140,7 +129,7 @@ class TaskRunner(LeaseLoop):
         if pid is None:
             return False
         if pid == os.getpid():
-            return not self.owned_by_process(task.task_id)
+            return self.live(task.task_id) is None
         return not pid_alive(pid)
 
     def cancel_here(self, task_id: str) -> None:
