@@ -1,6 +1,6 @@
 """The lease loop of a serving process: renew, sweep, claim, and report progress.
 
-A task is a lease (D23, BEHAVIOUR.md 10.7): the process running it renews a heartbeat
+A task is a lease (see the package docstring): the process running it renews a heartbeat
 taken from the database's clock; when a renewal matches nothing, the task was taken from
 this process: its sync is cancelled at once and the row is never written again. Every
 process sweeps dead ``syncing`` tasks and expired ``queued`` ones in its lease loop, and
