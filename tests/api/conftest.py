@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -30,6 +31,7 @@ from app import create_app
 from app.models import Task, db
 from app.routes import openapi_document
 from app.tasks import start_service
+from app.workers import new_worker, process_scope
 from tests.api.fakes import TOKENS, FakeValidator
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -214,8 +216,9 @@ def make_app(
     database_url: str, server_files: dict[str, str], core_files: dict[str, str], **config
 ) -> Flask:
     """An app as a serving process has it: recovery done and lease loop running, unless
-    ``RECOVER_ON_START=False``."""
+    ``RECOVER_ON_START=False``; ``WORKER_SCOPE`` makes it another process (``as_process``)."""
     serve = config.pop("RECOVER_ON_START", True)
+    scope = config.pop("WORKER_SCOPE", None)
     settings = {
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -227,9 +230,21 @@ def make_app(
     }
     app = create_app(settings, environ=server_files)
     app.test_client_class = ValidatingClient
+    if scope is not None:
+        as_process(app, scope)
     if serve:
         start_service(app)
     return app
+
+
+def as_process(app: Flask, scope: str) -> None:
+    """Give the app's runner the identity of another serving process of this host.
+
+    The apps of one test share this process's pid, where real serving processes have one
+    each; a runner judges a task named with its own pid by whether it holds it. So each
+    further serving app gets a pid namespace (scope) of its own: the others then judge its
+    tasks as those of another process whose pid they cannot check, by heartbeat alone."""
+    app.extensions["glancesync.tasks"]._worker = replace(new_worker(), scope=scope)
 
 
 def clean(app: Flask) -> None:
@@ -253,9 +268,14 @@ def app_factory(
     monkeypatch.delenv("GLANCESYNC_MOCKPERSISTENT_PATH", raising=False)
     monkeypatch.delenv("GLANCESYNC_CONFIG", raising=False)
     apps: list[Flask] = []
+    serving: list[Flask] = []
 
     def factory(**config) -> Flask:
+        if config.get("RECOVER_ON_START", True) and serving:  # another serving process
+            config.setdefault("WORKER_SCOPE", f"test-process-{len(serving)}/{process_scope()}")
         apps.append(make_app(database_url, server_files, core_files, **config))
+        if config.get("RECOVER_ON_START", True):
+            serving.append(apps[-1])
         return apps[-1]
 
     yield factory

@@ -22,7 +22,9 @@ from app import leases
 from app.errors import ApiError
 from app.models import FAILED, SYNCED, Task, db
 from app.regions import core
-from app.tasks import TASK_RUN, LiveTask, TaskRunner, run_is_dead, runner, start_sync
+from app.tasks.creation import start_sync
+from app.tasks.live import LiveTask
+from app.tasks.runner import TASK_RUN, TaskRunner, run_is_dead, runner
 from glancesync.batch import SyncOptions
 from glancesync.errors import BackendError, ConfigError
 from glancesync.leftovers import Runs
