@@ -27,7 +27,7 @@ from app.tasks.runner import (
     runner,
     runner_of,
 )
-from app.tasks.service import init_tasks, prune_finished, recover, schema_at_head, start_service
+from app.tasks.service import init_tasks, prune_finished, schema_at_head, start_service
 
 __all__ = [
     "CANCELLED",
@@ -44,7 +44,6 @@ __all__ = [
     "init_tasks",
     "new_task",
     "prune_finished",
-    "recover",
     "request_cancel",
     "run_is_dead",
     "runner",

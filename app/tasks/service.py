@@ -68,11 +68,6 @@ def schema_at_head(app: Flask) -> bool:
     return current == heads
 
 
-def recover(region: str | None = None) -> int:
-    """Fail the dead syncing tasks (of one region, or all); returns how many."""
-    return runner().sweep(region)
-
-
 def prune_finished(days: float) -> int:
     """Delete the synced/failed tasks not updated for ``days`` days (database clock);
     queued and syncing tasks are never touched. Returns how many went."""

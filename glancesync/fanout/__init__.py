@@ -33,8 +33,7 @@ Design (issue 14, measured in ``bench/uneven.py``; README "Performance"):
   starts. A later region reads the master on its own (a fallback).
 * **Lifetime.** While no consumer is attached and expected regions may still join, the
   reader pauses (it does not read for nobody) for at most ``join_timeout``, after which
-  those regions read on their own; a region queued behind a busy worker pool
-  (``defer``) does not keep it paused. The spool file is closed — its disk space freed —
+  those regions read on their own. The spool file is closed — its disk space freed —
   once the reader has stopped, no consumer is attached and no expected region may still
   join. A failure of the master read reaches every attached consumer; a spool that
   cannot be written (disk full) detaches every consumer to its own read instead of

@@ -105,7 +105,6 @@ class FanOut:
         self.spool_dir = spool_dir
         self._cond = threading.Condition()
         self._shared: dict[str, _Shared] = {}
-        self._deferred: set[str] = set()
         self._withdrawn: set[str] = set()
         self._order: dict[str, dict[str, int]] = {}  # region -> image id -> its upload rank
         self._position: dict[str, str] = {}  # the last image each region asked for
@@ -133,22 +132,10 @@ class FanOut:
         with self._cond:
             return image_id in self._shared
 
-    def defer(self, region: str) -> None:
-        """``region`` waits for a free worker: no paused reader waits for it."""
-        with self._cond:
-            self._deferred.add(region)
-            self._update_pending()
-
-    def activate(self, region: str) -> None:
-        with self._cond:
-            self._deferred.discard(region)
-            self._update_pending()
-
     def withdraw(self, region: str) -> None:
         """``region`` uploads nothing more in this run (its sync ended, well or not)."""
         with self._cond:
             self._withdrawn.add(region)
-            self._deferred.discard(region)
             consumer = self._current.pop(region, None)
             self._update_pending()
         if consumer is not None:
@@ -204,7 +191,7 @@ class FanOut:
                 continue
             pending = [
                 region
-                for region in entry.expected - entry.joined - self._withdrawn - self._deferred
+                for region in entry.expected - entry.joined - self._withdrawn
                 if not self._past(region, image_id)
             ]
             entry.broadcast.set_pending(len(pending))

@@ -315,9 +315,7 @@ def test_a_region_later_than_the_spool_reads_on_its_own():
     opener = Opener(n=20)
     fanout = FanOut(opener, join_timeout=30, spool_bytes=5 * CHUNK)
     fanout.expect("img", {"A", "B", "C"})
-    fanout.defer("C")
     assert b"".join(fanout.source_for("A", master()).chunks()) == FakeSource(20).data
-    fanout.activate("C")
     assert b"".join(fanout.source_for("C", master()).chunks()) == FakeSource(20).data
     assert b"".join(fanout.source_for("D", master()).chunks()) == FakeSource(20).data  # unexpected
     assert opener.reads == 3
