@@ -209,7 +209,7 @@ def authenticate(cache: TokenCache, required_roles: tuple[str, ...]) -> TokenInf
     return info
 
 
-PUBLIC_ENDPOINTS = {"api.info", "api.openapi"}
+PUBLIC_ENDPOINTS = {"api.info", "api.openapi", "api.healthcheck"}
 # Blueprints with their own access check: the web page's session cookie, /metrics' Bearer.
 OWN_AUTH_BLUEPRINTS = {"ui", "metrics"}
 
