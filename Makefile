@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-test.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install test test-fast lint bench demo demo-stop screenshot browser clean
+.PHONY: install test test-fast lint wheel bench demo demo-stop screenshot browser clean
 
 $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
+## dist/glancesync-<version>-py3-none-any.whl: core, CLI and service with its data files
+## (pip install 'dist/glancesync-...whl[service,postgresql]', see docs/deploy/).
+wheel: install
+	$(PY) -m pip wheel --quiet --no-deps -w dist .
+
 bench: install
 	$(PY) bench/show_status.py
 
@@ -52,4 +57,4 @@ demo-stop: install
 	$(PY) -m demo stop
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache build dist

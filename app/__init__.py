@@ -7,7 +7,6 @@ the token validator, the core library access, the task runner and the routes. Te
 
 from __future__ import annotations
 
-import logging.config
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -21,12 +20,12 @@ from sqlalchemy import event
 from app.auth import KeystoneValidator, init_auth
 from app.broker import init_broker
 from app.errors import register_error_handlers
+from app.logs import configure_logging
 from app.metrics import init_metrics
 from app.models import Task, db
 from app.regions import REFRESH_SECONDS, init_core
 from app.routes import bp
 from app.settings import (
-    SettingsError,
     database_url,
     flask_config_file,
     load_settings,
@@ -35,7 +34,7 @@ from app.settings import (
 from app.tasks import init_tasks
 from app.ui import init_ui
 
-MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
 migrate = Migrate()
 
 DEFAULTS: dict[str, Any] = {
@@ -130,13 +129,3 @@ def _sqlite_wal(connection, _record) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
-
-
-def configure_logging(path: str) -> None:
-    """fiware-glancesync-logging.cfg (11.4); a broken file is a settings error."""
-    try:
-        logging.config.fileConfig(path, disable_existing_loggers=False)
-    except Exception as exc:  # fileConfig raises KeyError, ValueError, OSError...
-        raise SettingsError(
-            f"ERROR: Cannot configure logging from {path}: {type(exc).__name__}: {exc}"
-        ) from None

@@ -74,6 +74,7 @@ class KeystoneValidator:
                 from keystoneauth1 import session
                 from keystoneclient.v3 import client
 
+                from glancesync import USER_AGENT, session_identity
                 from glancesync.credentials import auth_plugin, quiet_insecure_warnings
 
                 conn = self.settings.connection
@@ -81,11 +82,14 @@ class KeystoneValidator:
                     quiet_insecure_warnings()
                     LOG.warning(INSECURE_WARNING)
                 auth = auth_plugin(conn, conn.keystone_url)
-                sess = session.Session(auth=auth, timeout=self.timeout, verify=conn.verify)
+                sess = session.Session(
+                    auth=auth, timeout=self.timeout, verify=conn.verify, **session_identity()
+                )
                 self._client = client.Client(
                     session=sess,
                     endpoint_override=conn.keystone_url,
                     interface=conn.interface,
+                    user_agent=f"{USER_AGENT} python-keystoneclient",
                 )
             return self._client
 
@@ -209,7 +213,7 @@ def authenticate(cache: TokenCache, required_roles: tuple[str, ...]) -> TokenInf
     return info
 
 
-PUBLIC_ENDPOINTS = {"api.info", "api.openapi"}
+PUBLIC_ENDPOINTS = {"api.info", "api.openapi", "api.healthcheck"}
 # Blueprints with their own access check: the web page's session cookie, /metrics' Bearer.
 OWN_AUTH_BLUEPRINTS = {"ui", "metrics"}
 

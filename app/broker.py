@@ -50,6 +50,7 @@ from celery.signals import worker_shutting_down
 from flask import Flask
 
 from app.errors import ApiError
+from app.logs import log_context
 from app.placement import Routes, unknown_names
 from app.regions import Core
 from app.settings import CelerySettings, SettingsError
@@ -89,7 +90,8 @@ def init_broker(app: Flask) -> Celery | None:
 
     @celery.task(name=TASK_NAME, bind=True, max_retries=None, ignore_result=True)
     def sync_task(task, task_id: str, region: str) -> str:
-        return handle_message(app, task, task_id, region)
+        with log_context(task_id, region):  # the worker's log lines name the task
+            return handle_message(app, task, task_id, region)
 
     @celery.task(name=GROUP_TASK_NAME, bind=True, max_retries=None, ignore_result=True)
     def sync_group(task, members: list[list[str]]) -> str:

@@ -7,12 +7,14 @@ checks the region (410) before the resource (404/409), the order of 10.1.
 from __future__ import annotations
 
 import json
+import os
 from functools import cache
 from pathlib import Path
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.errors import ApiError, error_response
 from app.metrics import record_backend_error, record_statuses
@@ -51,6 +53,26 @@ def info() -> Response:
 @bp.get("/v1/openapi.json")
 def openapi() -> Response:
     return jsonify(openapi_document())
+
+
+@bp.get("/healthcheck")
+def healthcheck() -> tuple[Response, int]:
+    """For a load balancer: 503 while the database does not answer, or while the operator's
+    ``[glancesync] DRAIN_FILE`` exists (the instance leaves the pool before an upgrade)."""
+    try:
+        db.session.execute(text("SELECT 1"))
+        database = "ok"
+    except SQLAlchemyError:
+        db.session.rollback()
+        database = "unreachable"
+    drain_file = current_app.config["SETTINGS"].drain_file
+    if database != "ok":
+        status = "unavailable"
+    elif drain_file and os.path.exists(drain_file):
+        status = "draining"
+    else:
+        status = "ok"
+    return jsonify({"status": status, "database": database}), 200 if status == "ok" else 503
 
 
 # -- images ------------------------------------------------------------------------------

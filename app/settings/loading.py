@@ -15,6 +15,7 @@ from app.settings.reader import Reader, SettingsError
 from app.settings.sections import Settings, read_celery, read_notifications, read_schedule
 
 FIWARE_DIR = "/etc/fiware.d"
+ETC_DIR = "/etc/glancesync"  # searched before the old FIWARE_DIR
 SETTINGS_NAME = "fiware-glancesync.cfg"
 LOGGING_NAME = "fiware-glancesync-logging.cfg"
 SETTINGS_VAR = "GLANCESYNC_SETTINGS_FILE"
@@ -29,16 +30,27 @@ MISSING_FILE = (
 )
 
 
-def locate(var: str, name: str, environ: Mapping[str, str], fiware_dir: str = FIWARE_DIR) -> str:
-    """The file named by ``var``, else ``<fiware_dir>/<name>``; the 11.2 message when neither."""
+def locate(
+    var: str,
+    name: str,
+    environ: Mapping[str, str],
+    fiware_dir: str = FIWARE_DIR,
+    required: bool = True,
+    etc_dir: str = ETC_DIR,
+) -> str:
+    """The file named by ``var``, else ``<etc_dir>/<name>``, else ``<fiware_dir>/<name>``
+    (the old path); the 11.2 message when none and ``required``, else ""."""
     probed = os.path.join(fiware_dir, name)
     path = environ.get(var, "")
     if path:
         if not os.path.isfile(path):
             raise SettingsError(f"ERROR: {var} points to {path}, which is not a readable file.")
         return path
-    if os.path.isfile(probed):
-        return probed
+    for candidate in (os.path.join(etc_dir, name), probed):
+        if os.path.isfile(candidate):
+            return candidate
+    if not required:
+        return ""
     raise SettingsError(MISSING_FILE.format(var=var, name=name, path=probed))
 
 
@@ -61,6 +73,7 @@ def read_settings(
         status=reader.get("glancesync", "STATUS", Settings.status),
         updated=reader.get("glancesync", "UPDATED", Settings.updated),
         host=reader.get("glancesync", "HOST", Settings.host),
+        drain_file=reader.get("glancesync", "DRAIN_FILE", Settings.drain_file),
         port=reader.get_int("glancesync", "PORT", Settings.port),
         database_url=reader.get("database", "URL", ""),
         workers=reader.get_int("gunicorn", "WORKERS", Settings.workers),
@@ -85,7 +98,8 @@ def load_settings(
     """Locate both files (settings first, as the old server did) and read the settings."""
     environ = os.environ if environ is None else environ
     settings_file = locate(SETTINGS_VAR, SETTINGS_NAME, environ, fiware_dir)
-    logging_file = locate(LOGGING_VAR, LOGGING_NAME, environ, fiware_dir)
+    # No logging file: the packaged defaults (INFO to stderr), see app.logs.
+    logging_file = locate(LOGGING_VAR, LOGGING_NAME, environ, fiware_dir, required=False)
     settings = read_settings(settings_file, logging_file, environ)
     if environ.get(BROKER_URL_VAR):
         celery = replace(settings.celery, broker_url=environ[BROKER_URL_VAR])

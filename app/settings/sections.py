@@ -66,6 +66,7 @@ class Settings:
     workers: int = 5
     pidfile: str = "tmp/processes.pid"
     loglevel: str = "info"
+    drain_file: str = ""  # while this file exists, /healthcheck answers 503
     # [metrics] TOKEN: the Bearer token GET /metrics requires; empty: /metrics is open.
     metrics_token: str = field(default="", repr=False)
     notifications: NotificationSettings = NotificationSettings()

@@ -24,6 +24,7 @@ from app.auth import KeystoneUnavailable, TokenCache, TokenInfo
 from app.models import db, utcnow
 from app.settings import OpenStackSettings
 from app.ui.models import UiSession
+from glancesync import session_identity
 
 COOKIE = "glancesync_ui"
 SIGNIN_COOKIE = "glancesync_ui_signin"  # double-submit CSRF token of the sign-in form
@@ -67,7 +68,9 @@ def keystone_authenticator(settings: OpenStackSettings, timeout: float = 10.0) -
             project_domain_name=creds.domain,
         )
         try:
-            return auth.get_auth_ref(session.Session(timeout=timeout, verify=verify)).auth_token
+            return auth.get_auth_ref(
+                session.Session(timeout=timeout, verify=verify, **session_identity())
+            ).auth_token
         except (ks.Unauthorized, ks.NotFound, ks.BadRequest):
             raise SignInRefused("Wrong user name, password, project or domain") from None
         except (ks.ConnectionError, ks.DiscoveryFailure, ks.HttpError) as exc:

@@ -14,6 +14,7 @@ SERVICE_PASSWORD = "svc-pass"
 SERVICE_TOKEN = "svc-token-0001"
 GOOD_TOKEN = "caller-token-0001"
 MALFORMED_TOKEN = "malformed"
+USER_AGENTS: list[str] = []  # the User-Agent of every request received, in order
 
 
 def token_body(user: str, roles: list[str]) -> dict:
@@ -48,6 +49,7 @@ class Handler(BaseHTTPRequestHandler):
         self.answer(code, {"error": {"code": code, "title": title, "message": title}})
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        USER_AGENTS.append(self.headers.get("User-Agent", ""))
         length = int(self.headers.get("Content-Length", 0))
         request = json.loads(self.rfile.read(length) or b"{}")
         if self.path != "/v3/auth/tokens":
@@ -58,6 +60,7 @@ class Handler(BaseHTTPRequestHandler):
         self.answer(201, token_body("glancesync", ["admin"]), SERVICE_TOKEN)
 
     def do_GET(self) -> None:  # noqa: N802
+        USER_AGENTS.append(self.headers.get("User-Agent", ""))
         if self.path.split("?")[0] != "/v3/auth/tokens":
             return self.error(404, "Not Found")
         if self.headers.get("X-Auth-Token") != SERVICE_TOKEN:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+import glancesync
 from app.auth import KeystoneUnavailable, KeystoneValidator
 from app.settings import OpenStackSettings
 from glancesync.credentials import Connection
@@ -13,6 +14,7 @@ from tests.api.fakekeystone import (
     GOOD_TOKEN,
     MALFORMED_TOKEN,
     SERVICE_PASSWORD,
+    USER_AGENTS,
     fake_keystone,
 )
 
@@ -33,6 +35,15 @@ def validator(url: str, password: str = SERVICE_PASSWORD) -> KeystoneValidator:
 def test_a_good_token_is_valid(keystone):
     info = validator(f"{keystone}/v3").validate(GOOD_TOKEN)
     assert info is not None and info.user == "alice" and "admin" in info.roles
+
+
+def test_the_requests_name_glancesync_and_its_version(keystone):
+    """keystoneauth's User-Agent (issue 24): Keystone's operators can tell us apart."""
+    USER_AGENTS.clear()
+    validator(f"{keystone}/v3").validate(GOOD_TOKEN)
+    assert USER_AGENTS and all(
+        agent.startswith(f"glancesync/{glancesync.__version__} ") for agent in USER_AGENTS
+    ), USER_AGENTS
 
 
 @pytest.mark.parametrize("token", ["unknown-token", MALFORMED_TOKEN])

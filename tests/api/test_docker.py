@@ -179,3 +179,21 @@ def test_the_compose_file_has_a_broker_and_workers_for_the_celery_shape():
     assert worker["depends_on"]["broker"] == {"condition": "service_healthy"}
     assert worker["environment"] == service["environment"]  # same database and broker
     assert service["environment"]["GLANCESYNCAPP_BROKER_URL"] == "${GLANCESYNC_BROKER:-}"
+
+
+def test_the_compose_file_has_a_listener_rabbitmq_4_and_no_password():
+    """Issue 24: ``listen`` beside the service, RabbitMQ 4, passwords from docker/.env."""
+    text = (DOCKER / "docker-compose.yml").read_text()
+    services = yaml.safe_load(text)["services"]
+    listen = services["listen"]
+    assert listen["command"][-1] == "listen" and listen["profiles"] == ["listen"]
+    assert listen["environment"] == services["glancesync"]["environment"]
+    assert listen["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    assert int(services["broker"]["image"].split(":")[1].split(".")[0]) >= 4
+    assert int(services["db"]["image"].split(":")[1].split(".")[0]) >= 17
+    assert "RABBITMQ_DEFAULT_PASS" in services["broker"]["environment"]
+    for secret in ("POSTGRES_PASSWORD", "RABBITMQ_PASSWORD"):
+        assert f"${{{secret}:?" in text  # required from docker/.env, no default
+        assert f"{secret}=" in (DOCKER / "env.example").read_text()
+    assert "glancesync:glancesync@" not in text
+    assert "docker/.env" in (REPO / ".gitignore").read_text().split()

@@ -61,7 +61,7 @@ def set_row(app, task_id: str, **values) -> None:
 # -- schema --------------------------------------------------------------------------------
 def test_the_migrations_have_a_single_head():
     config = Config()
-    config.set_main_option("script_location", str(REPO / "migrations"))
+    config.set_main_option("script_location", str(REPO / "app" / "migrations"))
     scripts = ScriptDirectory.from_config(config)
     heads = scripts.get_heads()
     assert len(heads) == 1, heads

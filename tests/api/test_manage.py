@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -18,12 +19,6 @@ import pytest
 MISSING_SETTINGS = (
     "ERROR: There is neither defined GLANCESYNC_SETTINGS_FILE environment variable\n"
     "pointing to fiware-glancesync.cfg nor /etc/fiware.d/fiware-glancesync.cfg\n"
-    "file. Please correct at least one of them to execute the program.\n"
-)
-MISSING_LOGGING = (
-    "ERROR: There is neither defined GLANCESYNC_LOGGING_SETTINGS_FILE environment variable\n"
-    "pointing to fiware-glancesync-logging.cfg nor "
-    "/etc/fiware.d/fiware-glancesync-logging.cfg\n"
     "file. Please correct at least one of them to execute the program.\n"
 )
 SERVER_VARS = (
@@ -128,10 +123,20 @@ def test_missing_settings_files(repo_root, tmp_path, server_files):
     result = manage(repo_root, tmp_path, "db", "upgrade")
     assert result.returncode != 0
     assert result.stderr == MISSING_SETTINGS
-    only_settings = {"GLANCESYNC_SETTINGS_FILE": server_files["GLANCESYNC_SETTINGS_FILE"]}
-    result = manage(repo_root, tmp_path, "runserver", env=only_settings)
-    assert result.returncode != 0
-    assert result.stderr == MISSING_LOGGING
+
+
+def test_no_logging_file_means_info_to_stderr(repo_root, tmp_path, server_files):
+    """The packaged logging file: INFO lines on stderr with time, level and task/region."""
+    only_settings = {
+        "GLANCESYNC_SETTINGS_FILE": server_files["GLANCESYNC_SETTINGS_FILE"],
+        "GLANCESYNCAPP_DATABASE_URL": f"sqlite:///{tmp_path / 'api.db'}",
+    }
+    result = manage(repo_root, tmp_path, "db", "upgrade", env=only_settings)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if " INFO " in line]
+    assert lines, result.stderr
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO \S+ \[task - region -\] ", lines[0])
+    assert not list(tmp_path.glob("*.log"))
 
 
 def test_missing_required_key(repo_root, tmp_path, server_files):

@@ -13,6 +13,7 @@ from app.settings import (
     database_url,
     flask_config_file,
     load_settings,
+    locate,
     read_settings,
 )
 from glancesync.credentials import keystone_v3_url
@@ -157,14 +158,25 @@ def test_missing_files_give_the_readme_messages(tmp_path):
         f"pointing to fiware-glancesync.cfg nor {fiware}/fiware-glancesync.cfg\n"
         "file. Please correct at least one of them to execute the program."
     )
+    # No logging file is no error: "" means the packaged one (INFO to stderr).
     env = {"GLANCESYNC_SETTINGS_FILE": write(tmp_path, MINIMAL)}
-    with pytest.raises(SettingsError) as caught:
-        load_settings(env, fiware_dir=fiware)
-    assert str(caught.value) == (
-        "ERROR: There is neither defined GLANCESYNC_LOGGING_SETTINGS_FILE environment variable\n"
-        f"pointing to fiware-glancesync-logging.cfg nor {fiware}/fiware-glancesync-logging.cfg\n"
-        "file. Please correct at least one of them to execute the program."
-    )
+    assert load_settings(env, fiware_dir=fiware).logging_file == ""
+
+
+def test_etc_glancesync_comes_before_the_fiware_dir(tmp_path):
+    """Issue 24: the variable, then /etc/glancesync/, then 1.7's /etc/fiware.d/."""
+    etc, fiware = tmp_path / "glancesync", tmp_path / "fiware.d"
+    etc.mkdir()
+    fiware.mkdir()
+    name = "fiware-glancesync.cfg"
+    old = write(fiware, MINIMAL, name)
+    found = locate("GLANCESYNC_SETTINGS_FILE", name, {}, str(fiware), etc_dir=str(etc))
+    assert found == old
+    new = write(etc, MINIMAL, name)
+    found = locate("GLANCESYNC_SETTINGS_FILE", name, {}, str(fiware), etc_dir=str(etc))
+    assert found == new
+    env = {"GLANCESYNC_SETTINGS_FILE": old}
+    assert locate("GLANCESYNC_SETTINGS_FILE", name, env, str(fiware), etc_dir=str(etc)) == old
 
 
 def test_variable_naming_a_missing_file(tmp_path):
