@@ -33,9 +33,10 @@ examples:
   glancesync --config main.master_region=Spain2 -- Trento Lannion
 
 configuration:
-  read from the file named by GLANCESYNC_CONFIG, else /etc/glancesync.conf, else
-  defaults only; --config items override it. Whatever [master] lacks comes from
-  OS_REGION_NAME, OS_USERNAME, OS_PASSWORD, OS_AUTH_URL and OS_TENANT_NAME.
+  read from the file named by GLANCESYNC_CONFIG, else /etc/glancesync/glancesync.conf,
+  else /etc/glancesync.conf, else defaults only; --config items override it.
+  Whatever [master] lacks comes from OS_REGION_NAME, OS_USERNAME, OS_PASSWORD,
+  OS_AUTH_URL and OS_TENANT_NAME.
 
 exit codes:
   0  every region synchronised (or the report was printed)

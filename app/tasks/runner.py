@@ -24,6 +24,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from app import leases
 from app.errors import ApiError
+from app.logs import log_context
 from app.metrics import sync_ended
 from app.models import FAILED, SYNCED, SYNCING, Task, db, db_now
 from app.regions import core
@@ -171,7 +172,7 @@ class TaskRunner(LeaseLoop):
     def _run(self, task_id: str, region: str) -> None:
         live = self.live(task_id) or LiveTask(region, self.dead_after.total_seconds())
         started = time.monotonic()
-        with self.app.app_context():
+        with self.app.app_context(), log_context(task_id, region):
             try:
                 status, message, images = self._sync(task_id, region, live)
             except Exception as exc:  # every failure must end the task

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from glancesync import session_identity
 from glancesync.credentials import auth_plugin, keystone_v3_url, quiet_insecure_warnings
 from glancesync.errors import RegionNotFound
 
@@ -64,7 +65,7 @@ class TargetSessions:
                 if verify is False:
                     quiet_insecure_warnings()
                 self._sessions[kind] = session.Session(
-                    auth=self.auth_plugin(), timeout=timeout, verify=verify
+                    auth=self.auth_plugin(), timeout=timeout, verify=verify, **session_identity()
                 )
             return self._sessions[kind]
 

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from glancesync.credentials import parse_bool
 from glancesync.errors import ConfigError, UsageError
 
+# Searched in this order when no file is named: the layout of an installed service
+# (/etc/glancesync/, beside the service's files), then the old tool's path.
+ETC_CONFIG_PATH = "/etc/glancesync/glancesync.conf"
 DEFAULT_CONFIG_PATH = "/etc/glancesync.conf"
 DEFAULT = "DEFAULT"
 FROM_OVERRIDE = "--config"
@@ -175,8 +178,9 @@ def find_config_file(
         return named
     if path:
         return path
-    if os.path.isfile(DEFAULT_CONFIG_PATH):
-        return DEFAULT_CONFIG_PATH
+    for candidate in (ETC_CONFIG_PATH, DEFAULT_CONFIG_PATH):
+        if os.path.isfile(candidate):
+            return candidate
     return None
 
 

@@ -776,13 +776,17 @@ def test_find_config_file_order(tmp_path, monkeypatch):
     named = tmp_path / "named.conf"
     named.write_text(MINIMAL)
     etc = tmp_path / "etc.conf"
+    etc_dir = tmp_path / "glancesync.conf"
     monkeypatch.setattr(config_module, "DEFAULT_CONFIG_PATH", str(etc))
+    monkeypatch.setattr(config_module, "ETC_CONFIG_PATH", str(etc_dir))
     env = {"GLANCESYNC_CONFIG": str(named)}
     assert find_config_file(env, "/given") == str(named)
     assert find_config_file({}, "/given") == "/given"
     assert find_config_file({}) is None
     etc.write_text("")
     assert find_config_file({}) == str(etc)
+    etc_dir.write_text("")  # /etc/glancesync/glancesync.conf comes before the old path
+    assert find_config_file({}) == str(etc_dir)
 
 
 def test_glancesync_config_must_exist(tmp_path):
