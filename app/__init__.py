@@ -23,6 +23,8 @@ from app.broker import init_broker
 from app.errors import register_error_handlers
 from app.metrics import init_metrics
 from app.models import Task, db
+from app.oslo_config import build_conf
+from app.policy import make_enforcer
 from app.regions import REFRESH_SECONDS, init_core
 from app.routes import bp
 from app.settings import (
@@ -91,7 +93,7 @@ def create_app(
         configure_logging(settings.logging_file)
     app.json.sort_keys = False  # keys in the order of the spec
     register_error_handlers(app)
-    init_auth(app, app.config["TOKEN_VALIDATOR"] or KeystoneValidator(settings.openstack))
+    init_security(app, settings)
     init_core(app)
     init_tasks(app)
     init_broker(app)
@@ -102,6 +104,17 @@ def create_app(
     # Task recovery and the lease loop start with the server (app.tasks.start_service),
     # not here: ``db upgrade`` and the other commands build the app too.
     return app
+
+
+def init_security(app: Flask, settings) -> None:
+    """One oslo.config object for keystonemiddleware and oslo.policy; a policy file that
+    does not parse stops the service here (SettingsError)."""
+    app.config.setdefault("VIEWER_ROLES", settings.openstack.viewer_roles)
+    conf = build_conf(settings.settings_file, settings.openstack)
+    app.extensions["glancesync.oslo_conf"] = conf
+    enforcer = make_enforcer(conf, app.config["REQUIRED_ROLES"], app.config["VIEWER_ROLES"])
+    validator = app.config["TOKEN_VALIDATOR"] or KeystoneValidator(settings.openstack, conf)
+    init_auth(app, validator, enforcer)
 
 
 def configure_database(app: Flask, url: str, pool_size: int = 5) -> None:
