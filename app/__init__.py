@@ -17,6 +17,7 @@ from typing import Any
 from flask import Flask
 from flask_migrate import Migrate
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 
 from app.auth import KeystoneValidator, init_auth
 from app.broker import init_broker
@@ -126,6 +127,7 @@ def configure_database(app: Flask, url: str, pool_size: int = 5) -> None:
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     sqlite = url.startswith("sqlite")
     if sqlite:
+        create_private_file(url)
         # Several processes may write the same file: wait for the lock instead of failing.
         options.setdefault("connect_args", {"timeout": 30})
     else:
@@ -137,6 +139,18 @@ def configure_database(app: Flask, url: str, pool_size: int = 5) -> None:
         with app.app_context():
             event.listen(db.engine, "connect", _sqlite_wal)
     migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIR"], render_as_batch=True)
+
+
+def create_private_file(url: str) -> None:
+    """A new SQLite database file is created 0600 (its -wal and -shm files follow it):
+    it holds who signed in and every task's history, for this host's user only."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:") or os.path.exists(path):
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass  # another process made it first
 
 
 def _sqlite_wal(connection, _record) -> None:
