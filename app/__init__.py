@@ -7,6 +7,7 @@ the token validator, the core library access, the task runner and the routes. Te
 
 from __future__ import annotations
 
+import contextlib
 import logging.config
 import os
 from collections.abc import Mapping
@@ -147,10 +148,8 @@ def create_private_file(url: str) -> None:
     path = make_url(url).database
     if not path or path == ":memory:" or path.startswith("file:") or os.path.exists(path):
         return
-    try:
+    with contextlib.suppress(FileExistsError):  # another process made it first
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except FileExistsError:
-        pass  # another process made it first
 
 
 def _sqlite_wal(connection, _record) -> None:
