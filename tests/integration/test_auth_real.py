@@ -93,9 +93,7 @@ def people(tb_info) -> dict[str, Any]:
         "master": admin.project_id,
         "customer_admin": token_of(url, names["customer_admin"], {"project": {"id": customer}}),
         "system_reader": token_of(url, names["system_reader"], {"system": {"all": True}}),
-        "master_reader": token_of(
-            url, names["master_reader"], {"project": {"id": admin.project_id}}
-        ),
+        "master_reader": token_of(url, names["master_reader"], master),
     }
 
 
