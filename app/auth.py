@@ -84,6 +84,17 @@ def token_info(access) -> TokenInfo:
     )
 
 
+class _NoDebugTraceback(logging.Filter):
+    """auth_token logs a traceback at DEBUG for every refused token: one line is enough
+    (a random token is the caller's mistake, not a fault of the service)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.DEBUG and record.exc_info:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def _accept(environ, start_response):
     """The inner WSGI app: reached only when auth_token accepted the token."""
     start_response("204 No Content", [])
@@ -120,6 +131,7 @@ class KeystoneValidator:
 
                     quiet_insecure_warnings()
                     LOG.warning(INSECURE_WARNING)
+                logging.getLogger("keystonemiddleware.auth_token").addFilter(_NoDebugTraceback())
                 options = {"oslo_config_config": self.conf, "delay_auth_decision": False}
                 self._middleware = auth_token.AuthProtocol(_accept, options)
             return self._middleware
