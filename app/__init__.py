@@ -7,6 +7,7 @@ the token validator, the core library access, the task runner and the routes. Te
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from typing import Any
 from flask import Flask
 from flask_migrate import Migrate
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 
 from app.auth import KeystoneValidator, init_auth
 from app.broker import init_broker
@@ -23,6 +25,8 @@ from app.errors import register_error_handlers
 from app.logs import configure_logging
 from app.metrics import init_metrics
 from app.models import Task, db
+from app.oslo_config import build_conf
+from app.policy import make_enforcer
 from app.regions import REFRESH_SECONDS, init_core
 from app.routes import bp
 from app.settings import (
@@ -90,7 +94,7 @@ def create_app(
         configure_logging(settings.logging_file)
     app.json.sort_keys = False  # keys in the order of the spec
     register_error_handlers(app)
-    init_auth(app, app.config["TOKEN_VALIDATOR"] or KeystoneValidator(settings.openstack))
+    init_security(app, settings)
     init_core(app)
     init_tasks(app)
     init_broker(app)
@@ -103,6 +107,17 @@ def create_app(
     return app
 
 
+def init_security(app: Flask, settings) -> None:
+    """One oslo.config object for keystonemiddleware and oslo.policy; a policy file that
+    does not parse stops the service here (SettingsError)."""
+    app.config.setdefault("VIEWER_ROLES", settings.openstack.viewer_roles)
+    conf = build_conf(settings.settings_file, settings.openstack)
+    app.extensions["glancesync.oslo_conf"] = conf
+    enforcer = make_enforcer(conf, app.config["REQUIRED_ROLES"], app.config["VIEWER_ROLES"])
+    validator = app.config["TOKEN_VALIDATOR"] or KeystoneValidator(settings.openstack, conf)
+    init_auth(app, validator, enforcer)
+
+
 def configure_database(app: Flask, url: str, pool_size: int = 5) -> None:
     """Database URL of 11.3 (a test URL wins), engine options, Flask-Migrate.
 
@@ -112,6 +127,7 @@ def configure_database(app: Flask, url: str, pool_size: int = 5) -> None:
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     sqlite = url.startswith("sqlite")
     if sqlite:
+        create_private_file(url)
         # Several processes may write the same file: wait for the lock instead of failing.
         options.setdefault("connect_args", {"timeout": 30})
     else:
@@ -123,6 +139,16 @@ def configure_database(app: Flask, url: str, pool_size: int = 5) -> None:
         with app.app_context():
             event.listen(db.engine, "connect", _sqlite_wal)
     migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIR"], render_as_batch=True)
+
+
+def create_private_file(url: str) -> None:
+    """A new SQLite database file is created 0600 (its -wal and -shm files follow it):
+    it holds who signed in and every task's history, for this host's user only."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:") or os.path.exists(path):
+        return
+    with contextlib.suppress(FileExistsError):  # another process made it first
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 def _sqlite_wal(connection, _record) -> None:

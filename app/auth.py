@@ -1,41 +1,62 @@
-"""X-Auth-Token validation against Keystone v3 (BEHAVIOUR.md 10.2).
+"""Who is calling, and may they: keystonemiddleware's auth_token and oslo.policy.
 
-Validation runs as a before-request hook *after* routing, so unknown paths answer 404/405
-before any token is looked at. The Keystone call sits behind the small ``TokenValidator``
-interface so tests can plug in a fake; ``TokenCache`` wraps any validator and makes sure a
-token is validated once per process until it expires.
+Validation is keystonemiddleware's ``auth_token``, the component every OpenStack API uses
+(its cache, memcached sharing, service tokens, revocation within ``token_cache_time``).
+It is not wrapped around the WSGI app: it is *called* from a before-request hook, after
+routing, so unknown paths and methods still answer 404/405 before any token is looked at,
+and always without ``delay_auth_decision`` (which would turn a Keystone outage into an
+"invalid token"). The call sits behind the small ``TokenValidator`` interface so the API
+tests plug in a fake at exactly that place. Authorization is the policy of
+``app.policy`` (docs/security.md).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from cachetools import TLRUCache
 from flask import Flask, current_app, g, request
 
 from app.errors import ApiError
 from app.metrics import record_keystone_unavailable
+from app.policy import SYNC, VIEW, allowed
 from app.settings import OpenStackSettings
 
 LOG = logging.getLogger("GlanceSync-API")
 INSECURE_WARNING = "[openstack] INSECURE = true: Keystone's TLS certificate is not verified"
 TOKEN_HEADER = "X-Auth-Token"
-CACHE_SIZE = 10_000
+SERVICE_TOKEN_HEADER = "X-Service-Token"
 EXTENSION = "glancesync.auth"
+POLICY_EXTENSION = "glancesync.policy"
+# What callers are told; the middleware logs the details (URLs, causes) for the operator.
+UNAVAILABLE = "Keystone cannot be reached or refuses the service's own credentials"
+READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 @dataclass(frozen=True)
 class TokenInfo:
-    """What the service needs from a valid token: who, with which roles, until when."""
+    """What the service needs from a valid token: who, with which roles and scope, until
+    when. Scope matters: a role on another customer's project grants nothing here."""
 
     user: str
     roles: frozenset[str]
     expires_at: float  # POSIX timestamp
+    project_id: str | None = None
+    system_scope: str | None = None  # "all" for a system-scoped token
+    user_id: str = ""
+    domain_id: str | None = None
+
+    def creds(self) -> dict[str, Any]:
+        """oslo.policy's credentials of the token."""
+        return {
+            "user_id": self.user_id,
+            "roles": sorted(self.roles),
+            "project_id": self.project_id,
+            "system_scope": self.system_scope,
+            "domain_id": self.domain_id,
+        }
 
 
 class KeystoneUnavailable(Exception):
@@ -57,159 +78,146 @@ class TokenValidator(Protocol):
     def validate(self, token: str) -> TokenInfo | None:
         """The token's info, None when invalid or expired; KeystoneUnavailable on failure."""
 
+    def master_project(self) -> str | None:
+        """The id of the master's project (the service's own), None if system-scoped."""
+
+
+def token_info(access) -> TokenInfo:
+    """A keystoneauth AccessInfo as the plain data the service keeps."""
+    return TokenInfo(
+        user=access.username or "",
+        roles=frozenset(access.role_names or ()),
+        expires_at=access.expires.timestamp(),
+        project_id=access.project_id,
+        system_scope="all" if access.system_scoped else None,
+        user_id=access.user_id or "",
+        domain_id=access.domain_id if access.domain_scoped else None,
+    )
+
+
+class _NoDebugTraceback(logging.Filter):
+    """auth_token logs a traceback at DEBUG for every refused token: one line is enough
+    (a random token is the caller's mistake, not a fault of the service)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.DEBUG and record.exc_info:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _accept(environ, start_response):
+    """The inner WSGI app: reached only when auth_token accepted the token."""
+    start_response("204 No Content", [])
+    return [b""]
+
 
 class KeystoneValidator:
-    """Validates tokens with the service's admin session (never with request credentials)."""
+    """auth_token, called once per request with a minimal WSGI environ of the token.
 
-    def __init__(self, settings: OpenStackSettings, timeout: float = 10.0) -> None:
-        self.settings = settings
-        self.timeout = timeout
-        self._client = None
-        self._lock = threading.Lock()
-
-    def _keystone(self):
-        """One keystoneclient per process, built on first use (after a gunicorn fork)."""
-        with self._lock:
-            if self._client is None:
-                from keystoneauth1 import session
-                from keystoneclient.v3 import client
-
-                from glancesync import USER_AGENT, session_identity
-                from glancesync.credentials import auth_plugin, quiet_insecure_warnings
-
-                conn = self.settings.connection
-                if conn.insecure:
-                    quiet_insecure_warnings()
-                    LOG.warning(INSECURE_WARNING)
-                auth = auth_plugin(conn, conn.keystone_url)
-                sess = session.Session(
-                    auth=auth, timeout=self.timeout, verify=conn.verify, **session_identity()
-                )
-                self._client = client.Client(
-                    session=sess,
-                    endpoint_override=conn.keystone_url,
-                    interface=conn.interface,
-                    user_agent=f"{USER_AGENT} python-keystoneclient",
-                )
-            return self._client
-
-    def validate(self, token: str) -> TokenInfo | None:
-        """The service's own login first, so that a failure of it (503, the operator's
-        problem) is never taken for a bad token (401, the caller's problem)."""
-        from keystoneauth1 import exceptions as ks
-
-        client = self._keystone()
-        self._login(client.session)
-        try:
-            access = client.tokens.validate(token, include_catalog=False)
-        except (ks.NotFound, ks.BadRequest):
-            return None  # Keystone's answers for an unknown or malformed token
-        except (ks.Unauthorized, ks.Forbidden):
-            raise KeystoneUnavailable(
-                "Keystone rejected the service's own credentials",
-                KeystoneUnavailable.SERVICE_CREDENTIALS,
-            ) from None
-        except (ks.ConnectionError, ks.DiscoveryFailure, ks.HttpError) as exc:
-            raise KeystoneUnavailable(
-                f"Keystone cannot be reached ({type(exc).__name__})"
-            ) from None
-        expires: datetime = access.expires
-        return TokenInfo(
-            user=access.username or "",
-            roles=frozenset(access.role_names or ()),
-            expires_at=expires.timestamp(),
-        )
-
-    def _login(self, session) -> None:
-        """The service's token (kept by keystoneauth until it expires); every failure is
-        KeystoneUnavailable with what the operator must check."""
-        from keystoneauth1 import exceptions as ks
-
-        url = self.settings.connection.keystone_url
-        try:
-            session.get_token()
-        except (ks.Unauthorized, ks.Forbidden):
-            raise KeystoneUnavailable(
-                "Keystone rejected the service's own credentials "
-                "(check ADM_USER, ADM_PASS and the project in [openstack])",
-                KeystoneUnavailable.SERVICE_CREDENTIALS,
-            ) from None
-        except ks.NotFound:
-            raise KeystoneUnavailable(
-                f"The service's own login to Keystone failed: {url} answered 404 "
-                "(check KEYSTONE_URL)"
-            ) from None
-        except (ks.ConnectionError, ks.DiscoveryFailure) as exc:
-            raise KeystoneUnavailable(
-                f"Keystone cannot be reached ({type(exc).__name__})"
-            ) from None
-        except ks.HttpError as exc:
-            raise KeystoneUnavailable(
-                f"The service's own login to Keystone failed: {url} answered "
-                f"{exc.http_status} (check KEYSTONE_URL)"
-            ) from None
-        except ks.ClientException as exc:
-            raise KeystoneUnavailable(
-                f"The service's own login to Keystone failed ({type(exc).__name__})"
-            ) from None
-
-
-class TokenCache:
-    """Valid tokens until their expiry, LRU-bounded; rejected tokens are never kept.
-
-    Concurrent first requests with the same token wait for one validation instead of
-    each calling Keystone.
+    Its answers are read back: the inner app reached means valid (the AccessInfo is in
+    ``keystone.token_auth``), 401 invalid, anything else Keystone unavailable.
     """
 
-    def __init__(self, validator: TokenValidator, maxsize: int = CACHE_SIZE, timer=time.time):
-        self.validator = validator
-        self._cache: TLRUCache = TLRUCache(
-            maxsize, ttu=lambda _key, info, _now: info.expires_at, timer=timer
-        )
-        self._timer = timer
-        self._lock = threading.Lock()
-        self._pending: dict[str, threading.Lock] = {}
+    def __init__(self, settings: OpenStackSettings, conf=None) -> None:
+        self.settings = settings
+        self.conf = conf
+        self._middleware = None
+        self._project: str | None = None
+        self._project_known = False
+        self._lock = threading.RLock()
 
-    def _cached(self, token: str) -> TokenInfo | None:
+    def middleware(self):
+        """One auth_token per process, built on first use (after a gunicorn fork)."""
         with self._lock:
-            return self._cache.get(token)
+            if self._middleware is None:
+                from keystonemiddleware import auth_token
 
-    def validate(self, token: str) -> TokenInfo | None:
-        info = self._cached(token)
-        if info is not None:
-            return info
+                from app.oslo_config import AUTHTOKEN, authtoken_conf
+
+                if self.conf is None:
+                    self.conf = authtoken_conf(self.settings)
+                if self.conf[AUTHTOKEN].insecure:
+                    from glancesync.credentials import quiet_insecure_warnings
+
+                    quiet_insecure_warnings()
+                    LOG.warning(INSECURE_WARNING)
+                logging.getLogger("keystonemiddleware.auth_token").addFilter(_NoDebugTraceback())
+                options = {"oslo_config_config": self.conf, "delay_auth_decision": False}
+                self._middleware = auth_token.AuthProtocol(_accept, options)
+            return self._middleware
+
+    def validate(self, token: str, service_token: str = "") -> TokenInfo | None:
+        import webob
+
+        environ = webob.Request.blank("/").environ
+        environ["HTTP_X_AUTH_TOKEN"] = token
+        if service_token:
+            environ["HTTP_X_SERVICE_TOKEN"] = service_token
+        response = webob.Request(environ).get_response(self.middleware())
+        if response.status_int == 204:
+            return token_info(environ["keystone.token_auth"].user)
+        if response.status_int == 401:
+            return None
+        LOG.warning("Token validation failed: auth_token answered %s", response.status)
+        raise KeystoneUnavailable(UNAVAILABLE)
+
+    def master_project(self) -> str | None:
+        """[openstack]'s project id, else the project of the service's own token."""
+        if self.settings.connection.project_id:
+            return self.settings.connection.project_id
         with self._lock:
-            token_lock = self._pending.setdefault(token, threading.Lock())
-        with token_lock:
-            try:
-                info = self._cached(token)
-                if info is None:
-                    info = self.validator.validate(token)
-                    if info is not None and info.expires_at > self._timer():
-                        with self._lock:
-                            self._cache[token] = info
-                    elif info is not None:
-                        info = None
-                return info
-            finally:
-                with self._lock:
-                    self._pending.pop(token, None)
+            if not self._project_known:
+                self._project = self._own_project()
+                self._project_known = True
+            return self._project
+
+    def _own_project(self) -> str | None:
+        from keystoneauth1 import exceptions as ks
+
+        middleware = self.middleware()
+        try:
+            return middleware._auth.get_project_id(middleware._session)
+        except ks.ClientException as exc:
+            LOG.warning("The service's own login to Keystone failed: %s", exc)
+            raise KeystoneUnavailable(UNAVAILABLE) from None
 
 
-def authenticate(cache: TokenCache, required_roles: tuple[str, ...]) -> TokenInfo:
+def may(rule: str, info: TokenInfo) -> bool:
+    """The policy's decision for this token; KeystoneUnavailable when the master's
+    project cannot be learnt."""
+    validator: TokenValidator = current_app.extensions[EXTENSION]
+    project = validator.master_project()
+    return allowed(current_app.extensions[POLICY_EXTENSION], rule, info.creds(), project)
+
+
+def refusal(rule: str) -> str:
+    """The 403 description: the rule and its default roles (the policy may differ)."""
+    roles = current_app.config["REQUIRED_ROLES"]
+    if rule == VIEW:
+        roles = roles + current_app.config.get("VIEWER_ROLES", ())
+    return (
+        f"The token is not allowed {rule}: by default one of the roles "
+        f"{', '.join(roles)}, system-scoped or on the service's project"
+    )
+
+
+def authenticate(rule: str) -> TokenInfo:
     """The caller's token info, or the 401/403/503 of 10.1."""
     token = request.headers.get(TOKEN_HEADER, "").strip()
     if not token:
         raise ApiError(401)
+    validator: TokenValidator = current_app.extensions[EXTENSION]
     try:
-        info = cache.validate(token)
+        info = validator.validate(token)
+        permitted = info is not None and may(rule, info)
     except KeystoneUnavailable as exc:
         record_keystone_unavailable(exc)
         raise ApiError(503, str(exc)) from None
     if info is None:
         raise ApiError(401)
-    if required_roles and not info.roles.intersection(required_roles):
-        raise ApiError(403, "The token needs one of these roles: " + ", ".join(required_roles))
+    if not permitted:
+        raise ApiError(403, refusal(rule))
     return info
 
 
@@ -224,11 +232,10 @@ def check_request() -> None:
         raise request.routing_exception
     if request.endpoint in PUBLIC_ENDPOINTS or request.blueprint in OWN_AUTH_BLUEPRINTS:
         return
-    cache: TokenCache = current_app.extensions[EXTENSION]
-    g.token_info = authenticate(cache, current_app.config["REQUIRED_ROLES"])
+    g.token_info = authenticate(VIEW if request.method in READ_METHODS else SYNC)
 
 
-def init_auth(app: Flask, validator: TokenValidator) -> None:
-    size = app.config.get("TOKEN_CACHE_SIZE", CACHE_SIZE)
-    app.extensions[EXTENSION] = TokenCache(validator, size)
+def init_auth(app: Flask, validator: TokenValidator, enforcer) -> None:
+    app.extensions[EXTENSION] = validator
+    app.extensions[POLICY_EXTENSION] = enforcer
     app.before_request(check_request)

@@ -14,12 +14,13 @@ from werkzeug.exceptions import HTTPException
 from app import errors
 from app.errors import ApiError
 from app.ui.errorpages import html_aware
-from app.ui.sessions import keystone_authenticator
+from app.ui.sessions import keystone_authenticator, keystone_revoker
 from app.ui.views import bp
 
 DEFAULTS = {
     "UI_POLL_INTERVAL": 2.0,  # seconds between two reads of the tasks by the page
     "UI_AUTHENTICATOR": None,  # None: password sign-in at the service's Keystone
+    "UI_REVOKER": None,  # None: sign-out revokes the token at the service's Keystone
 }
 
 
@@ -29,6 +30,8 @@ def init_ui(app: Flask) -> None:
     app.config.setdefault("VIEWER_ROLES", app.config["SETTINGS"].openstack.viewer_roles)
     if app.config["UI_AUTHENTICATOR"] is None:
         app.config["UI_AUTHENTICATOR"] = keystone_authenticator(app.config["SETTINGS"].openstack)
+    if app.config["UI_REVOKER"] is None:
+        app.config["UI_REVOKER"] = keystone_revoker(app.config["SETTINGS"].openstack)
     for exc_class, handler in (
         (ApiError, errors.handle_api_error),
         (DBAPIError, errors.handle_database_error),

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Index, Integer, String, Text
+from sqlalchemy import DateTime, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models import db
 
 
 class UiSession(db.Model):
-    """One signed-in browser: its Keystone token and the CSRF token of its pages.
+    """One signed-in browser: who, until when, and the CSRF token of its pages.
 
-    The cookie carries a random id; only its SHA-256 is stored, so reading the table
-    does not let anyone take over a browser's session.
+    The cookie carries a random id (only its SHA-256 is stored) and the user's Keystone
+    token encrypted with a key the database does not hold: reading the table lets nobody
+    take over a browser's session nor act on any OpenStack API (migration 0006).
     """
 
     __tablename__ = "ui_session"
@@ -23,7 +24,6 @@ class UiSession(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     session_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     csrf_token: Mapped[str] = mapped_column(String(64), nullable=False)
-    token: Mapped[str] = mapped_column(Text, nullable=False)
     user_name: Mapped[str] = mapped_column(String(255), nullable=False)
     created: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     expires: Mapped[datetime] = mapped_column(DateTime, nullable=False)

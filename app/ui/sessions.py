@@ -1,36 +1,46 @@
-"""Sign-in with Keystone and the server-side sessions of the web page.
+"""Sign-in with Keystone and the sessions of the web page.
 
-The password goes to Keystone once, for a token; the token is then checked exactly like
-an ``X-Auth-Token`` of the API (the same ``TokenCache`` and service credentials) and kept
-in the ``ui_session`` table. The browser gets a random id in an HttpOnly, SameSite=Strict
-cookie. Flask's own session is not used: it is a signed cookie, which would need one
-secret key shared by every host, and the issue wants the token out of the browser.
+The password goes to Keystone once, for a token; the token is then validated exactly as
+an ``X-Auth-Token`` of the API (the same auth_token call, the same policy). No Keystone
+token is kept at rest: the ``ui_session`` row holds a hash of a random session id, the
+user name, the expiry and the CSRF token; the token itself travels only in the browser's
+HttpOnly, SameSite=Strict cookie, encrypted (Fernet) with a key the database does not hold
+(``SECRET_KEY`` of the Flask config file, else one derived from the service's own secret
+in fiware-glancesync.cfg). Each request re-validates it through auth_token's cache, so a
+revoked token or a removed role ends the session within ``token_cache_time``; sign-out
+revokes it in Keystone.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cryptography.fernet import Fernet, InvalidToken
 from flask import Response, current_app, request
 from sqlalchemy import delete, select
 
 from app.auth import EXTENSION as AUTH_EXTENSION
-from app.auth import KeystoneUnavailable, TokenCache, TokenInfo
+from app.auth import KeystoneUnavailable, TokenInfo, TokenValidator, may
 from app.models import db, utcnow
+from app.policy import SYNC, VIEW
 from app.settings import OpenStackSettings
 from app.ui.models import UiSession
 from glancesync import session_identity
 
+LOG = logging.getLogger("GlanceSync-API")
 COOKIE = "glancesync_ui"
 SIGNIN_COOKIE = "glancesync_ui_signin"  # double-submit CSRF token of the sign-in form
 COOKIE_PATH = "/ui/"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
+KEY_CONTEXT = b"glancesync ui session token v1"
 
 
 class SignInRefused(Exception):
@@ -81,6 +91,34 @@ def keystone_authenticator(settings: OpenStackSettings, timeout: float = 10.0) -
     return authenticate
 
 
+# A callable revoking a user's token in Keystone at sign-out; tests plug in a fake.
+Revoker = Callable[[str], None]
+
+
+def keystone_revoker(settings: OpenStackSettings, timeout: float = 10.0) -> Revoker:
+    """``DELETE /v3/auth/tokens`` with the user's own token: a user may revoke their own
+    token, so no service credential is needed; a failure is logged, never shown."""
+    verify = settings.connection.verify
+
+    def revoke(token: str) -> None:
+        from keystoneauth1 import exceptions as ks
+        from keystoneauth1 import session
+
+        headers = {"X-Auth-Token": token, "X-Subject-Token": token}
+        try:
+            session.Session(timeout=timeout, verify=verify, **session_identity()).delete(
+                f"{settings.connection.keystone_url}/auth/tokens",
+                headers=headers,
+                authenticated=False,
+            )
+        except (ks.NotFound, ks.Unauthorized):
+            pass  # already revoked or expired
+        except ks.ClientException as exc:
+            LOG.warning("Sign-out could not revoke the token in Keystone (%s)", type(exc).__name__)
+
+    return revoke
+
+
 @dataclass(frozen=True)
 class Viewer:
     """The signed-in user of a request and what the page lets them do."""
@@ -94,26 +132,52 @@ def digest(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
-def token_cache() -> TokenCache:
+def validator() -> TokenValidator:
     return current_app.extensions[AUTH_EXTENSION]
 
 
-def page_roles(info: TokenInfo) -> tuple[bool, bool]:
-    """(may see the page, may sync and cancel) for the token's roles."""
-    required = set(current_app.config["REQUIRED_ROLES"])
-    viewers = set(current_app.config["VIEWER_ROLES"])
-    can_sync = bool(info.roles & required)
-    return can_sync or bool(info.roles & viewers), can_sync
+def cookie_key() -> Fernet:
+    """The Fernet key of the cookie: from SECRET_KEY, else from the service's own secret
+    (both in files, never in the database; every host of an instance derives the same)."""
+    secret = current_app.config.get("SECRET_KEY") or ""
+    if not secret:
+        conn = current_app.config["SETTINGS"].openstack
+        secret = conn.application_credential_secret or conn.password
+    raw = secret if isinstance(secret, bytes) else str(secret).encode()
+    derived = hmac.new(raw, KEY_CONTEXT, hashlib.sha256).digest()
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def seal(session_id: str, token: str) -> str:
+    """The cookie's value: the session id and the encrypted token."""
+    return f"{session_id}.{cookie_key().encrypt(token.encode()).decode()}"
+
+
+def unseal(value: str) -> tuple[str, str] | None:
+    """(session id, token) of a cookie value; None when forged, old or of another key."""
+    session_id, _, sealed = value.partition(".")
+    if not (session_id and sealed):
+        return None
+    try:
+        return session_id, cookie_key().decrypt(sealed.encode()).decode()
+    except (InvalidToken, ValueError):
+        return None
+
+
+def page_rights(info: TokenInfo) -> tuple[bool, bool]:
+    """(may see the page, may sync and cancel): the policy's rules, as on the API."""
+    can_sync = may(SYNC, info)
+    return can_sync or may(VIEW, info), can_sync
 
 
 def sign_in(creds: Credentials) -> tuple[str, UiSession]:
     """A new session (its cookie value and row); SignInRefused or KeystoneUnavailable."""
     authenticator: Authenticator = current_app.config["UI_AUTHENTICATOR"]
     token = authenticator(creds)
-    info = token_cache().validate(token)
+    info = validator().validate(token)
     if info is None:
         raise SignInRefused("Keystone gave a token the service cannot validate")
-    may_see, _ = page_roles(info)
+    may_see, _ = page_rights(info)
     if not may_see:
         roles = current_app.config["REQUIRED_ROLES"] + current_app.config["VIEWER_ROLES"]
         raise SignInRefused("This account has none of the roles " + ", ".join(roles))
@@ -121,7 +185,6 @@ def sign_in(creds: Credentials) -> tuple[str, UiSession]:
     row = UiSession(
         session_hash=digest(session_id),
         csrf_token=secrets.token_urlsafe(32),
-        token=token,
         user_name=info.user or creds.user,
         created=utcnow(),
         expires=datetime.fromtimestamp(info.expires_at, UTC).replace(tzinfo=None),
@@ -129,7 +192,7 @@ def sign_in(creds: Credentials) -> tuple[str, UiSession]:
     db.session.execute(delete(UiSession).where(UiSession.expires < utcnow()))
     db.session.add(row)
     db.session.commit()
-    return session_id, row
+    return seal(session_id, token), row
 
 
 def current_viewer() -> Viewer | None:
@@ -137,16 +200,17 @@ def current_viewer() -> Viewer | None:
 
     KeystoneUnavailable goes up: an outage is not a reason to sign anyone out.
     """
-    session_id = request.cookies.get(COOKIE, "")
-    if not session_id:
+    opened = unseal(request.cookies.get(COOKIE, ""))
+    if opened is None:
         return None
+    session_id, token = opened
     row = db.session.scalars(
         select(UiSession).where(UiSession.session_hash == digest(session_id))
     ).first()
     if row is None:
         return None
-    info = token_cache().validate(row.token) if row.expires > utcnow() else None
-    may_see, can_sync = page_roles(info) if info is not None else (False, False)
+    info = validator().validate(token) if row.expires > utcnow() else None
+    may_see, can_sync = page_rights(info) if info is not None else (False, False)
     if not may_see:
         db.session.delete(row)
         db.session.commit()
@@ -155,10 +219,16 @@ def current_viewer() -> Viewer | None:
 
 
 def sign_out() -> None:
-    session_id = request.cookies.get(COOKIE, "")
-    if session_id:
-        db.session.execute(delete(UiSession).where(UiSession.session_hash == digest(session_id)))
-        db.session.commit()
+    """The row goes, and the token is revoked in Keystone: a copy of the cookie taken
+    before sign-out is worth nothing."""
+    opened = unseal(request.cookies.get(COOKIE, ""))
+    if opened is None:
+        return
+    session_id, token = opened
+    db.session.execute(delete(UiSession).where(UiSession.session_hash == digest(session_id)))
+    db.session.commit()
+    revoker: Revoker = current_app.config["UI_REVOKER"]
+    revoker(token)
 
 
 def csrf_ok(expected: str) -> bool:

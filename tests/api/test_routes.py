@@ -10,7 +10,14 @@ import pytest
 from app.routes import OPENAPI_FILE
 from app.tasks import TaskRunner
 from tests.api.conftest import wait_for_task
-from tests.api.fakes import ADMIN, EXPIRED, KEYSTONE_DOWN, MEMBER, REJECTED_CREDENTIALS
+from tests.api.fakes import (
+    ADMIN,
+    EXPIRED,
+    KEYSTONE_DOWN,
+    MEMBER,
+    NO_ROLE,
+    REJECTED_CREDENTIALS,
+)
 
 AUTH = {"X-Auth-Token": ADMIN}
 AUTH_MESSAGE = "The request you have made requires authentication."
@@ -107,7 +114,7 @@ def test_unknown_region_without_token_is_401_not_410(client):
 
 
 def test_token_without_required_role_is_403(client):
-    response = client.get("/v1/regions/Burgos/images", headers={"X-Auth-Token": MEMBER})
+    response = client.get("/v1/regions/Burgos/images", headers={"X-Auth-Token": NO_ROLE})
     assert response.status_code == 403
     body = error(response)
     assert body["message"] == "Forbidden" and body["code"] == 403
@@ -115,7 +122,7 @@ def test_token_without_required_role_is_403(client):
 
 
 def test_403_comes_before_410(client):
-    response = client.get("/v1/regions/Nowhere/images", headers={"X-Auth-Token": MEMBER})
+    response = client.get("/v1/regions/Nowhere/images", headers={"X-Auth-Token": NO_ROLE})
     assert response.status_code == 403
 
 

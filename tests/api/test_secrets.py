@@ -23,7 +23,7 @@ from app.models import Task, db
 from app.settings import OpenStackSettings
 from glancesync.credentials import Connection
 from tests.api.conftest import SERVICE_PASSWORD, clean, make_app, wait_for_task
-from tests.api.fakes import ADMIN, EXPIRED, KEYSTONE_DOWN, MEMBER, REJECTED_CREDENTIALS, TOKENS
+from tests.api.fakes import ADMIN, EXPIRED, KEYSTONE_DOWN, NO_ROLE, REJECTED_CREDENTIALS, TOKENS
 
 REPO = Path(__file__).resolve().parents[2]
 # The core passwords of tests/api/conftest.py CORE_CONFIG, plain and base64 as in the file.
@@ -88,7 +88,7 @@ def use_the_service(client: FlaskClient) -> list:
     responses += [failing, wait_for_task_response(client, failing, admin)]
     responses.append(client.get("/v1/regions/Burgos/images", headers=admin))
     responses.append(client.get("/v1/regions/Caceres/images", headers=admin))
-    for token in (KEYSTONE_DOWN, REJECTED_CREDENTIALS, EXPIRED, MEMBER, "x" * 64):
+    for token in (KEYSTONE_DOWN, REJECTED_CREDENTIALS, EXPIRED, NO_ROLE, "x" * 64):
         responses.append(client.get("/v1/regions/Burgos/tasks", headers={"X-Auth-Token": token}))
     responses.append(client.get("/v1/regions/Nowhere/tasks", headers=admin))
     return responses
@@ -140,7 +140,7 @@ def test_keystone_failure_messages_hold_no_secret():
             tenant="service",
         )
     )
-    validator = KeystoneValidator(settings, timeout=2)
+    validator = KeystoneValidator(settings)
     with pytest.raises(KeystoneUnavailable) as info:
         validator.validate(ADMIN)
     assert_no_secret(str(info.value), "the KeystoneUnavailable message")

@@ -93,7 +93,7 @@ def test_insecure_service_warns_once_and_builds_an_unverified_session(tmp_path, 
 
     validator = KeystoneValidator(read(tmp_path, APP + "INSECURE = true\n"))
     with caplog.at_level("WARNING", logger="GlanceSync-API"):
-        client = validator._keystone()
-        validator._keystone()
-    assert client.session.verify is False
+        middleware = validator.middleware()
+        validator.middleware()
+    assert middleware._session.verify is False
     assert [r.getMessage() for r in caplog.records] == [INSECURE_WARNING]

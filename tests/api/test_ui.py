@@ -32,9 +32,13 @@ def fake_keystone(creds: Credentials) -> str:
     return token
 
 
+REVOKED: list[str] = []  # tokens the fake Keystone was asked to revoke at sign-out
+
+
 @pytest.fixture
 def ui_app(app_factory) -> Iterator[Flask]:
-    app = app_factory(UI_AUTHENTICATOR=fake_keystone)
+    REVOKED.clear()
+    app = app_factory(UI_AUTHENTICATOR=fake_keystone, UI_REVOKER=REVOKED.append)
     app.test_client_class = FlaskClient  # HTML pages: not the OpenAPI-checking client
     yield app
     with app.app_context():
@@ -88,15 +92,16 @@ def test_signed_out_browser_is_sent_to_sign_in(browser):
     assert api.status_code == 401 and api.get_json()["error"]["code"] == 401
 
 
-def test_sign_in_keeps_the_token_server_side(browser, ui_app):
+def test_sign_in_keeps_no_token_at_rest(browser, ui_app):
     answer = sign_in(browser)
     assert answer.status_code == 303 and answer.headers["Location"] == "/ui/"
     cookie = next(c for c in answer.headers.getlist("Set-Cookie") if c.startswith(COOKIE + "="))
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/ui/" in cookie
-    assert ADMIN not in cookie  # the browser never holds the Keystone token
+    assert ADMIN not in cookie  # the cookie holds the token only encrypted
     with ui_app.app_context():
         rows = db.session.scalars(select(UiSession)).all()
-        assert [(r.user_name, r.token) for r in rows] == [("alice", ADMIN)]
+        assert [r.user_name for r in rows] == ["alice"]
+        assert not hasattr(rows[0], "token")
     page = browser.get("/ui/")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
@@ -108,7 +113,7 @@ def test_sign_in_keeps_the_token_server_side(browser, ui_app):
 def test_session_is_served_by_another_server_process(browser, app_factory):
     """The session lives in the database: a second app (another worker) knows it."""
     sign_in(browser)
-    other = app_factory(UI_AUTHENTICATOR=fake_keystone)
+    other = app_factory(UI_AUTHENTICATOR=fake_keystone, UI_REVOKER=REVOKED.append)
     other.test_client_class = FlaskClient
     second = other.test_client()
     second.set_cookie(COOKIE, browser.get_cookie(COOKIE, path="/ui/").value, path="/ui/")
@@ -210,6 +215,7 @@ def test_sign_out_ends_the_session(browser, ui_app):
     assert browser.get("/ui/").status_code == 303
     with ui_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(UiSession)) == 0
+    assert REVOKED == [ADMIN]  # and the token is revoked in Keystone
 
 
 def test_the_api_stays_token_only(browser):
