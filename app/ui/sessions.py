@@ -141,7 +141,7 @@ def cookie_key() -> Fernet:
     (both in files, never in the database; every host of an instance derives the same)."""
     secret = current_app.config.get("SECRET_KEY") or ""
     if not secret:
-        conn = current_app.config["SETTINGS"].openstack
+        conn = current_app.config["SETTINGS"].openstack.connection
         secret = conn.application_credential_secret or conn.password
     raw = secret if isinstance(secret, bytes) else str(secret).encode()
     derived = hmac.new(raw, KEY_CONTEXT, hashlib.sha256).digest()

@@ -14,6 +14,7 @@ import pytest
 from app import create_app
 from app.oslo_config import AUTHTOKEN, build_conf
 from app.settings import OpenStackSettings, SettingsError
+from glancesync.credentials import Connection
 from tests.api.conftest import make_app
 from tests.api.fakes import (
     ADMIN,
@@ -125,12 +126,14 @@ def test_the_sample_policy_in_docs_is_the_generators_output(tmp_path):
 
 def test_keystone_authtoken_is_passed_through_over_the_openstack_defaults(tmp_path):
     settings = OpenStackSettings(
-        keystone_url="https://ks.example/v3",
-        user="svc",
-        password="pw",
-        tenant_name="service",
-        cacert="/etc/ssl/ca.pem",
-        interface="internal",
+        Connection(
+            keystone_url="https://ks.example/v3",
+            user="svc",
+            password="pw",
+            tenant="service",
+            cacert="/etc/ssl/ca.pem",
+            interface="internal",
+        )
     )
     cfg_file = tmp_path / "fiware-glancesync.cfg"
     cfg_file.write_text(

@@ -11,6 +11,7 @@ import pytest
 from app.auth import KeystoneUnavailable, KeystoneValidator
 from app.oslo_config import AUTHTOKEN, authtoken_conf
 from app.settings import OpenStackSettings
+from glancesync.credentials import Connection
 from tests.api.fakekeystone import (
     GOOD_TOKEN,
     SERVICE_PASSWORD,
@@ -27,7 +28,7 @@ def keystone():
 
 def validator(url: str, password: str = SERVICE_PASSWORD, cache_time: int = 300):
     settings = OpenStackSettings(
-        keystone_url=url, user="glancesync", password=password, tenant_name="service"
+        Connection(keystone_url=url, user="glancesync", password=password, tenant="service")
     )
     conf = authtoken_conf(settings)
     conf.set_override("token_cache_time", cache_time, AUTHTOKEN)
@@ -50,8 +51,10 @@ def test_the_requests_name_glancesync_and_its_version(keystone):
 
     keystone.user_agents.clear()
     assert validator(f"{keystone.url}/v3").validate(GOOD_TOKEN) is not None
-    assert keystone.user_agents and all(
-        agent.startswith(f"glancesync/{glancesync.__version__} ") for agent in keystone.user_agents
+    # auth_token's own requests (keystoneauth's session) name the service first
+    ours = [agent for agent in keystone.user_agents if "keystonemiddleware" in agent]
+    assert ours and all(
+        agent.startswith(f"glancesync/{glancesync.__version__} ") for agent in ours
     ), keystone.user_agents
 
 

@@ -22,10 +22,12 @@ import sys
 from app.auth import KeystoneValidator
 from app.oslo_config import build_conf
 from app.settings import OpenStackSettings
+from glancesync.credentials import Connection
 
 url, cfg_file, token = sys.argv[1:4]
-settings = OpenStackSettings(keystone_url=url, user="glancesync", password={password!r},
-                             tenant_name="service")
+settings = OpenStackSettings(
+    Connection(keystone_url=url, user="glancesync", password={password!r}, tenant="service")
+)
 info = KeystoneValidator(settings, build_conf(cfg_file, settings)).validate(token)
 print(info.user if info else "invalid")
 """

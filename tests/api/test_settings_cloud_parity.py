@@ -46,7 +46,11 @@ class RecordingKeystone(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self.path == "/v3/auth/tokens":
             self.requests.append(json.loads(body))
-        self.reply(201, TOKEN)
+        # the service's token names this Keystone in its catalog (auth_token validates there)
+        url = f"http://127.0.0.1:{self.server.server_address[1]}/v3"
+        endpoints = [{"id": i, "interface": i, "region": "R", "url": url} for i in ("public",)]
+        token = {**TOKEN["token"], "catalog": [{"type": "identity", "endpoints": endpoints}]}
+        self.reply(201, {"token": token})
 
     def do_GET(self) -> None:  # noqa: N802
         self.reply(404, {"error": {"code": 404, "title": "Not Found", "message": "nope"}})
