@@ -3,7 +3,6 @@ Keystone client's failure mapping (BEHAVIOUR.md 10.2)."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -12,6 +11,7 @@ import pytest
 from app.auth import KeystoneUnavailable, KeystoneValidator, TokenCache, TokenInfo
 from app.settings import OpenStackSettings
 from tests.api.fakes import ADMIN, ADMIN2, EXPIRED, KEYSTONE_DOWN, FakeValidator
+from tests.support.network import free_port
 
 
 class Clock:
@@ -112,15 +112,9 @@ def test_the_app_validates_each_token_once(app):
     assert validator.calls == {ADMIN: 1, ADMIN2: 1, EXPIRED: 2}
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_keystone_validator_unreachable_keystone_is_unavailable():
     settings = OpenStackSettings(
-        keystone_url=f"http://127.0.0.1:{closed_port()}/v3",
+        keystone_url=f"http://127.0.0.1:{free_port()}/v3",
         user="svc",
         password="pw-secret",
         tenant_name="service",

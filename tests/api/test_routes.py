@@ -9,8 +9,8 @@ import pytest
 
 from app.routes import OPENAPI_FILE
 from app.tasks import TaskRunner
-from tests.api.conftest import wait_for_task
 from tests.api.fakes import ADMIN, EXPIRED, KEYSTONE_DOWN, MEMBER, REJECTED_CREDENTIALS
+from tests.support.service_app import wait_for_task
 
 AUTH = {"X-Auth-Token": ADMIN}
 AUTH_MESSAGE = "The request you have made requires authentication."

@@ -18,8 +18,9 @@ from sqlalchemy import delete, func, select
 from app.models import Task, db
 from app.ui.models import UiSession
 from app.ui.sessions import COOKIE, SIGNIN_COOKIE, Credentials, SignInRefused
-from tests.api.conftest import wait_for_task
 from tests.api.fakes import ADMIN, MEMBER
+from tests.support.gated_uploads import GatedUploads
+from tests.support.service_app import wait_for_task
 
 PASSWORDS = {("alice", "alice-pw"): ADMIN, ("carol", "carol-pw"): MEMBER}
 
@@ -300,7 +301,6 @@ def test_sign_in_goes_over_the_services_own_tls_settings(monkeypatch, tls, verif
 def test_cancel_a_running_sync_from_the_page(app_factory):
     """The page's Cancel button: 202, and the task ends ``failed``/``cancelled``."""
     from app.regions import core
-    from tests.api.test_cancel import GatedUploads
 
     started, gate = threading.Event(), threading.Event()
     app = app_factory(UI_AUTHENTICATOR=fake_keystone, PROGRESS_INTERVAL=0.05)
