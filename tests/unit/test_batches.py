@@ -9,9 +9,9 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from syncworld import REGIONS, build_world
 
 from glancesync.image import Image
+from tests.support.syncworld import REGIONS, build_world
 
 SIZES = [1000, 2000, 3000]
 
