@@ -15,15 +15,16 @@ def wait_until(
     timeout: float,
     step: float = 0.05,
     *,
-    what: str = "",
+    what: str | Callable[[], str] = "",
     ignore: tuple[type[BaseException], ...] = (Exception,),
 ) -> T:
     """Poll ``condition`` until it returns a true value, and return that value.
 
     Exceptions of the ``ignore`` kinds count as "not yet": what a test waits for is often
     not there at first (a server not listening yet, a row not written yet). On timeout an
-    AssertionError names what was awaited and chains the last such exception, so a
-    failing wait says why rather than just "False".
+    AssertionError says what was awaited (``what``: a text, or a function describing the
+    state at that moment; by default the condition's source line) and chains the last
+    such exception, so a failing wait says why rather than just "False".
     """
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
@@ -35,7 +36,7 @@ def wait_until(
         if value:
             return value
         if time.monotonic() > deadline:
-            awaited = what or describe(condition)
+            awaited = (what() if callable(what) else what) or describe(condition)
             message = f"waited {timeout} s for {awaited}; last value {value!r}"
             if last_error is not None:
                 message += f", last error {last_error!r}"
