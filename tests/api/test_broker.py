@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from app.broker import TASK_NAME
 from app.models import Task, db
 from tests.api.fakes import ADMIN
-from tests.brokers import REPO, WorkerProcess, publish_again, rabbit_vhost
+from tests.support.brokers import REPO, WorkerProcess, publish_again, rabbit_vhost
 from tests.support.service_app import clean, make_app
 from tests.support.service_files import SERVER_CFG, SERVICE_PASSWORD
 from tests.support.waiting import wait_until

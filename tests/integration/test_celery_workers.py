@@ -21,7 +21,7 @@ from fixtures_glance import config_text, region_images, unique
 from service_process import ServiceProcess
 
 from glancesync.backends.glance import UPLOAD_MARKER
-from tests.brokers import (
+from tests.support.brokers import (
     WorkerProcess,
     cut_connections,
     publish_again,

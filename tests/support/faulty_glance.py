@@ -1,6 +1,6 @@
 """A Glance region without a cloud, for the retry tests: ``client.images`` whose uploads and
 deletes fail as each test stages them, and a master served by byte range whose streams
-break where a test says (tests.streamfaults)."""
+break where a test says (tests.support.streamfaults)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 from glancesync.backends.glance import GlanceBackend
 from glancesync.backends.retry import RetryPolicy
 from glancesync.image import Image
-from tests import fakeglance
-from tests.imagedata import image_for
+from tests.support import fakeglance
+from tests.support.imagedata import image_for
 
 FAST = RetryPolicy(attempts=3, wait=0.0, max_wait=0.0)
 
@@ -71,7 +71,7 @@ class RangeServer:
 
 
 def break_after(limit: int, times: int = 1, error: type[Exception] = ConnectionResetError):
-    """A fault (tests.streamfaults): the first ``times`` streams raise ``error`` after
+    """A fault (tests.support.streamfaults): the first ``times`` streams raise ``error`` after
     ``limit`` bytes."""
     left = [times]
 

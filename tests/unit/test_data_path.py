@@ -33,16 +33,11 @@ from glancesync.backends.retry import RetryPolicy
 from glancesync.errors import BackendError
 from glancesync.fanout import Broadcast, FanOut
 from glancesync.image import Image
-from tests import fakeglance
-from tests.imagedata import image_for
+from tests.support import fakeglance
+from tests.support.faulty_glance import DATA, master_image
 from tests.support.waiting import wait_until
 
 ONCE = RetryPolicy(attempts=1, wait=0.0, max_wait=0.0)
-DATA = bytes(range(256)) * 40  # 10 240 bytes
-
-
-def master_image(data: bytes = DATA, **changes: Any) -> Image:
-    return image_for(data, **changes)
 
 
 class Chunks:

@@ -21,7 +21,6 @@ from glancesync.fanout import FanOut
 from glancesync.image import Image
 from glancesync.parallel import close_logger, region_logger
 from glancesync.planner import Action, Plan
-from tests.streamfaults import with_fault
 from tests.support.faulty_glance import (
     DATA,
     FAST,
@@ -33,6 +32,7 @@ from tests.support.faulty_glance import (
     reset,
 )
 from tests.support.logs import LoggerLines
+from tests.support.streamfaults import with_fault
 
 
 def sync_one_upload(log: logging.Logger) -> None:

@@ -21,7 +21,6 @@ from glancesync.backends.glance_data import ApiSource, SourceOpenError
 from glancesync.backends.retry import Permanent, RetryPolicy, is_transient
 from glancesync.errors import BackendError
 from glancesync.image import Image
-from tests.streamfaults import with_fault
 from tests.support.faulty_glance import (
     DATA,
     FAST,
@@ -32,6 +31,7 @@ from tests.support.faulty_glance import (
     master_image,
     reset,
 )
+from tests.support.streamfaults import with_fault
 
 
 class Chunks:
