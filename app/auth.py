@@ -39,7 +39,18 @@ class TokenInfo:
 
 
 class KeystoneUnavailable(Exception):
-    """Keystone cannot be reached or rejects the service's own credentials (503)."""
+    """Keystone cannot be reached or rejects the service's own credentials (503).
+
+    ``kind`` (``UNREACHABLE`` or ``SERVICE_CREDENTIALS``) is the metrics label
+    (docs/monitoring.md), set where the error is raised.
+    """
+
+    UNREACHABLE = "unreachable"
+    SERVICE_CREDENTIALS = "service_credentials"
+
+    def __init__(self, message: str, kind: str = UNREACHABLE) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class TokenValidator(Protocol):
@@ -65,15 +76,15 @@ class KeystoneValidator:
 
                 from glancesync.credentials import auth_plugin, quiet_insecure_warnings
 
-                conn = self.settings.connection()
+                conn = self.settings.connection
                 if conn.insecure:
                     quiet_insecure_warnings()
                     LOG.warning(INSECURE_WARNING)
-                auth = auth_plugin(conn, self.settings.keystone_url)
+                auth = auth_plugin(conn, conn.keystone_url)
                 sess = session.Session(auth=auth, timeout=self.timeout, verify=conn.verify)
                 self._client = client.Client(
                     session=sess,
-                    endpoint_override=self.settings.keystone_url,
+                    endpoint_override=conn.keystone_url,
                     interface=conn.interface,
                 )
             return self._client
@@ -90,7 +101,10 @@ class KeystoneValidator:
         except (ks.NotFound, ks.BadRequest):
             return None  # Keystone's answers for an unknown or malformed token
         except (ks.Unauthorized, ks.Forbidden):
-            raise KeystoneUnavailable("Keystone rejected the service's own credentials") from None
+            raise KeystoneUnavailable(
+                "Keystone rejected the service's own credentials",
+                KeystoneUnavailable.SERVICE_CREDENTIALS,
+            ) from None
         except (ks.ConnectionError, ks.DiscoveryFailure, ks.HttpError) as exc:
             raise KeystoneUnavailable(
                 f"Keystone cannot be reached ({type(exc).__name__})"
@@ -107,13 +121,14 @@ class KeystoneValidator:
         KeystoneUnavailable with what the operator must check."""
         from keystoneauth1 import exceptions as ks
 
-        url = self.settings.keystone_url
+        url = self.settings.connection.keystone_url
         try:
             session.get_token()
         except (ks.Unauthorized, ks.Forbidden):
             raise KeystoneUnavailable(
                 "Keystone rejected the service's own credentials "
-                "(check ADM_USER, ADM_PASS and the project in [openstack])"
+                "(check ADM_USER, ADM_PASS and the project in [openstack])",
+                KeystoneUnavailable.SERVICE_CREDENTIALS,
             ) from None
         except ks.NotFound:
             raise KeystoneUnavailable(
@@ -185,7 +200,7 @@ def authenticate(cache: TokenCache, required_roles: tuple[str, ...]) -> TokenInf
     try:
         info = cache.validate(token)
     except KeystoneUnavailable as exc:
-        record_keystone_unavailable(str(exc))
+        record_keystone_unavailable(exc)
         raise ApiError(503, str(exc)) from None
     if info is None:
         raise ApiError(401)

@@ -141,9 +141,9 @@ def handle_group(app: Flask, task, members: list[tuple[str, str]]) -> str:
     member whose region is busy goes back to the queue as a message of its own, one no
     longer queued is dropped (as ``handle_message`` does)."""
     from app import leases
-    from app.fanout_tasks import run_group
     from app.models import QUEUED
     from app.tasks import runner_of
+    from app.tasks.groups import run_group
 
     runner = runner_of(app)
     if runner.stopping or len(runner.owned()) >= runner.max_workers:

@@ -20,13 +20,17 @@ import os
 import threading
 from collections import Counter as Tally
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import func, select
 
 from app.errors import error_response
 from app.models import FAILED, SYNCED, SYNCING, Task, db
+from glancesync.errors import BackendError, ErrorKind
+
+if TYPE_CHECKING:
+    from app.auth import KeystoneUnavailable
 
 log = logging.getLogger("GlanceSync-API")
 MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
@@ -164,7 +168,7 @@ def record_sync_end(
         errors.append(message)
     for error in set(errors):
         if error and error != "cancelled":
-            record_backend_error(region, error)
+            record_stored_error(region, error)
 
 
 def sync_ended(
@@ -188,50 +192,63 @@ def sync_ended(
 def refresh_statuses(region: str) -> None:
     """After a sync: read the region's statuses again for the images gauge."""
     from app.regions import core
-    from glancesync.errors import BackendError
 
     try:
         statuses = core().glancesync().region_statuses(region).images
     except BackendError as exc:
-        record_backend_error(region, str(exc))
+        record_backend_error(region, exc)
         return
     record_statuses(region, [s.status for s in statuses])
 
 
-def error_kind(message: str) -> tuple[str, str]:
-    """(service, kind) of a core error message (D24 names the Keystone ones)."""
+# Kinds counted as Keystone's errors; every other kind is a region's Glance.
+KEYSTONE_KINDS = frozenset({ErrorKind.AUTH, ErrorKind.REGION_LIST})
+
+
+def record_backend_error(region: str, error: BackendError) -> None:
+    """A failed call of the core, counted under the kind its raise site gave it."""
+    if error.kind is ErrorKind.CANCELLED:
+        return  # the operator's wish, not a failure
+    if error.kind in KEYSTONE_KINDS:
+        record_keystone_error(error.kind.value)
+    else:
+        metrics().glance_errors.labels(region, error.kind.value).inc()
+
+
+def record_stored_error(region: str, message: str) -> None:
+    """An error read back from a task's result, where only its text is kept.
+
+    The sync results the tasks store (``glancesync.result``) carry messages, not
+    ``BackendError`` values; until they carry the kind too, it is told from the text.
+    """
+    record_backend_error(region, BackendError(message, _stored_kind(message)))
+
+
+def _stored_kind(message: str) -> ErrorKind:
     if "Error authenticating" in message:
-        return "keystone", "authentication"
+        return ErrorKind.AUTH
     if "Error retrieving region list" in message:
-        return "keystone", "region_list"
+        return ErrorKind.REGION_LIST
     text = message.lower()
     for words, kind in (
-        (("timed out", "timeout"), "timeout"),
-        (("connect", "refused", "unreachable"), "connection"),
-        (("checksum", "multihash", "size mismatch"), "content"),
-        (("not found", "404"), "not_found"),
-        (("403", "forbidden", "401", "unauthorized"), "refused"),
+        (("timed out", "timeout"), ErrorKind.TIMEOUT),
+        (("connect", "refused", "unreachable"), ErrorKind.CONNECTION),
+        (("checksum", "multihash", "size mismatch"), ErrorKind.CONTENT),
+        (("not found", "404"), ErrorKind.NOT_FOUND),
+        (("403", "forbidden", "401", "unauthorized"), ErrorKind.REFUSED),
     ):
         if any(word in text for word in words):
-            return "glance", kind
-    return "glance", "other"
-
-
-def record_backend_error(region: str, message: str) -> None:
-    service, kind = error_kind(message)
-    if service == "keystone":
-        record_keystone_error(kind)
-    else:
-        metrics().glance_errors.labels(region, kind).inc()
+            return kind
+    return ErrorKind.OTHER
 
 
 def record_keystone_error(kind: str) -> None:
     metrics().keystone_errors.labels(kind).inc()
 
 
-def record_keystone_unavailable(message: str) -> None:
+def record_keystone_unavailable(error: KeystoneUnavailable) -> None:
     """A KeystoneUnavailable of the service's own calls (token validation, sign-in)."""
-    record_keystone_error("service_credentials" if "rejected" in message else "unreachable")
+    record_keystone_error(error.kind)
 
 
 # -- the route ----------------------------------------------------------------------------

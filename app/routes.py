@@ -15,11 +15,11 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import delete, select
 
 from app.errors import ApiError, error_response
-from app.fanout_tasks import requested, resolve_group, start_group
 from app.metrics import record_backend_error, record_statuses
 from app.models import QUEUED, SYNCING, Task, db
 from app.regions import core
 from app.tasks import cancel, start_sync
+from app.tasks.groups import requested, resolve_group, start_group
 from glancesync.errors import BackendError
 
 bp = Blueprint("api", __name__)
@@ -59,7 +59,7 @@ def image_statuses(region: str) -> Response:
     try:
         images = core().glancesync().image_report(full)
     except BackendError as exc:
-        record_backend_error(full, str(exc))
+        record_backend_error(full, exc)
         raise ApiError(503, str(exc)) from None
     record_statuses(full, [image["status"] for image in images])
     name = request.args.get("image")
@@ -143,7 +143,7 @@ def after_marker(full: str, query):
 
 @bp.post("/v1/tasks")
 def create_task_group() -> tuple[Response, int]:
-    """One task per region, the new ones run as one fan-out group (``app.fanout_tasks``)."""
+    """One task per region, the new ones run as one fan-out group (``app.tasks.groups``)."""
     regions = resolve_group(requested(request.get_json(silent=True)))
     tasks = start_group(regions, g.token_info.user)
     code = 202 if any(created for _, created in tasks) else 200

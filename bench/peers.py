@@ -35,6 +35,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from glancesync.batch import SyncOptions
+
 Spec = dict[str, Any]
 IMAGE_FIELDS = {"disk_format": "raw", "container_format": "bare", "visibility": "public"}
 POLL_SECONDS = 0.25
@@ -252,9 +254,10 @@ def gs_multi(spec: Spec) -> None:
         for backend in gs.backends.values():
             backend.data_timeout = spec["data_timeout"]
     # One worker per region, as gs-par's max_children = R: fewer would serialise regions.
-    results = gs.sync_regions(
-        regions, max_workers=len(regions), on_done=lambda ref, result: region_done(ref.full)
+    options = SyncOptions(
+        max_workers=len(regions), on_done=lambda ref, result: region_done(ref.full)
     )
+    results = gs.sync_regions(regions, options)
     if isinstance(results, dict):
         results = list(results.values())
     expected = set(spec.get("expect_failed", ()))

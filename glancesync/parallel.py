@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 
+from glancesync.batch import SyncOptions
 from glancesync.engine import LOGGER_NAME, GlanceSync
 from glancesync.errors import BackendError, UsageError
 from glancesync.interrupts import Stop
@@ -74,17 +75,16 @@ def run_parallel(
         log.error(str(exc))
         return 1
     loggers = _RegionLoggers(folder)
-    results = gs.sync_regions(
-        regions,
+    options = SyncOptions(
         dry_run,
         max_workers=batch,
         log_for=loggers.open,
         progress=progress_factory(sys.stderr),
-        should_cancel=stop,
+        cancel=None if stop is None else (lambda ref: stop()),
         on_done=loggers.finished,
-        catalogue=catalogue,
         runs=runs,
     )
+    results = gs.sync_regions(regions, options, catalogue)
     print("All is done.", flush=True)
     return 1 if any(r.failed for r in results) else 0
 
@@ -108,7 +108,8 @@ class _RegionLoggers:
     def finished(self, ref: RegionRef, result: RegionResult) -> None:
         with self._lock:
             log = self._open.pop(ref.full, None)
-            if log is not None:
-                close_logger(log)
+            if log is None:
+                return  # not started (the run was stopped first): it has no log
+            close_logger(log)
             suffix = " with errors" if result.failed else ""
             print(f"Region {ref.full} has finished{suffix}", flush=True)

@@ -9,9 +9,9 @@ too. The standard library is enough here (``fcntl``); a wait must stay interrupt
 the run's cancel check, which a blocking lock call would not be.
 
 The file name hashes the backend's ``lock_key(region)`` (the real backend: Keystone URL
-and region name): two configurations that name one cloud differently still share the
-lock, two clouds with a same-named region do not. A backend without ``lock_key`` (the
-in-memory mock) has nothing to share between processes and takes no lock.
+and region name; the mock: its store's folder, or the store object, and the region): two
+configurations that name one cloud differently still share the lock, two clouds (or two
+mock stores) with a same-named region do not.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class RegionLock:
         """
         from glancesync.errors import Cancelled
 
-        fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o644)  # flock needs no write
+        fd, created = _open(self.path)
         deadline = clock() + wait
         try:
             while not _try_lock(fd):
@@ -95,7 +95,8 @@ class RegionLock:
             os.close(fd)
             raise
         self._fd = fd
-        self.freed_at = os.fstat(fd).st_mtime
+        # a file made just now was never given back: no run came before this one
+        self.freed_at = 0.0 if created else os.fstat(fd).st_mtime
 
     def release(self) -> None:
         if self._fd is not None:
@@ -103,6 +104,14 @@ class RegionLock:
                 os.utime(self.path)
             os.close(self._fd)  # closing the descriptor drops its flock
             self._fd = None
+
+
+def _open(path: str) -> tuple[int, bool]:
+    """The lock file's descriptor (flock needs no write) and whether this call made it."""
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o644), True
+    except FileExistsError:
+        return os.open(path, os.O_RDONLY), False
 
 
 def _try_lock(fd: int) -> bool:

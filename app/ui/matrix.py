@@ -46,7 +46,7 @@ def region_column(gs: GlanceSync, region: str, catalogue: Catalogue, rows: dict[
     try:
         statuses = gs.region_statuses(region, catalogue).images
     except BackendError as exc:
-        record_backend_error(region, str(exc))
+        record_backend_error(region, exc)
         column["error"] = str(exc)
         column["counts"] = {}
         column["statuses"] = []
@@ -78,7 +78,7 @@ def build_matrix(gs: GlanceSync, regions: list[str]) -> dict:
     try:
         catalogue = gs.load_master(prefetch=[gs.parse(region) for region in regions])
     except BackendError as exc:
-        record_backend_error(gs.config.main.master_region, str(exc))
+        record_backend_error(gs.config.main.master_region, exc)
         error = f"Cannot read the master region: {exc}"
         columns = [
             {"name": r, "target": target_of(r), "error": error, "counts": {}, "statuses": []}

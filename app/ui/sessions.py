@@ -51,7 +51,7 @@ Authenticator = Callable[[Credentials], str]
 def keystone_authenticator(settings: OpenStackSettings, timeout: float = 10.0) -> Authenticator:
     """Password authentication against the service's Keystone (v3), over the service's
     own TLS settings (``CACERT``, ``INSECURE``), as its token checks are."""
-    verify = settings.connection().verify
+    verify = settings.connection.verify
 
     def authenticate(creds: Credentials) -> str:
         from keystoneauth1 import exceptions as ks
@@ -59,7 +59,7 @@ def keystone_authenticator(settings: OpenStackSettings, timeout: float = 10.0) -
         from keystoneauth1.identity import v3
 
         auth = v3.Password(
-            auth_url=settings.keystone_url,
+            auth_url=settings.connection.keystone_url,
             username=creds.user,
             password=creds.password,
             user_domain_name=creds.domain,

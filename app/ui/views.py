@@ -56,7 +56,7 @@ def require_session() -> Response | None:
     try:
         viewer = sessions.current_viewer()
     except KeystoneUnavailable as exc:
-        record_keystone_unavailable(str(exc))
+        record_keystone_unavailable(exc)
         raise ApiError(503, str(exc)) from None
     if viewer is None:
         if is_api():
@@ -114,7 +114,7 @@ def signin() -> Response:
     except sessions.SignInRefused as exc:
         return signin_page(f"Sign-in failed: {exc}.", 401, form)
     except KeystoneUnavailable as exc:
-        record_keystone_unavailable(str(exc))
+        record_keystone_unavailable(exc)
         return signin_page(f"Sign-in failed: {exc}.", 503, form)
     response = redirect("/ui/", code=303)
     max_age = max(0, int((row.expires - utcnow()).total_seconds()))

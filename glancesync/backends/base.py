@@ -9,6 +9,7 @@ BEHAVIOUR.md 6.6, so callers never format backend errors themselves.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Any, Protocol
 
 from glancesync.image import Image
@@ -84,6 +85,22 @@ class Backend(Protocol):
         ...
 
     def delete(self, region: str, image_id: str) -> None: ...
+
+    # -- what keeps two runs apart (glancesync.regionlock, glancesync.leftovers) --------
+    def lock_key(self, region: str) -> str:
+        """Names the store behind ``region`` for the same-host region lock: runs whose
+        keys are equal sync the same images, so they must not overlap."""
+        ...
+
+    def images_named(self, region: str, name: str) -> list[Image]:
+        """The region's images called ``name``, listed now: asked right before an upload
+        to see whether another run started uploading that image since the listing."""
+        ...
+
+    def server_now(self, region: str) -> datetime | None:
+        """The region's own clock, so marked images are created and judged by one clock;
+        None when unknown (this host's clock is used)."""
+        ...
 
 
 def full_region_name(target_name: str, region: str) -> str:

@@ -19,7 +19,9 @@ from typing import Any
 
 from glancesync import regionlog
 from glancesync.backends.base import ImageSource, ProgressCallback
+from glancesync.backends.glance_errors import kind_of
 from glancesync.backends.retry import RetryPolicy, is_transient
+from glancesync.errors import ErrorKind
 
 LOG = logging.getLogger(__name__)
 CHUNK_SIZE = 1024 * 1024
@@ -34,9 +36,10 @@ class SourceOpenError(Exception):
     region being uploaded to, which only ``upload`` knows.
     """
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, kind: ErrorKind = ErrorKind.OTHER):
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
 
 
 class FileSource:
@@ -49,7 +52,7 @@ class FileSource:
         try:
             handle = open(self.path, "rb")  # noqa: SIM115 - closed below, generator-scoped
         except OSError as exc:
-            raise SourceOpenError(exc.strerror or str(exc)) from None
+            raise SourceOpenError(exc.strerror or str(exc), kind_of(exc)) from None
         with handle:
             while chunk := handle.read(self.chunk_size):
                 yield chunk
@@ -87,7 +90,7 @@ class ApiSource:
         try:
             stream = self._open(0)
         except Exception as exc:  # noqa: BLE001 - any failure to open is the same error
-            raise SourceOpenError(describe(exc)) from None
+            raise SourceOpenError(describe(exc), kind_of(exc)) from None
         try:
             while True:
                 try:

@@ -40,8 +40,10 @@ from __future__ import annotations
 import copy
 import os
 import threading
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from glancesync.backends import csvfile
@@ -51,7 +53,7 @@ from glancesync.backends.base import (
     ProgressCallback,
     full_region_name,
 )
-from glancesync.errors import BackendError, ConfigError, RegionNotFound
+from glancesync.errors import BackendError, ConfigError, ErrorKind, RegionNotFound
 from glancesync.image import FOLLOWED, SOURCE_HASH, SOURCE_ID, Image, is_reserved
 
 if TYPE_CHECKING:
@@ -90,6 +92,9 @@ class MockStore:
         self._regions: dict[str, list[Image]] = {}
         self._faults: dict[tuple[str, str], _Fault] = {}
         self.folder = folder
+        # what the region locks of this store are named by: the folder is the state when
+        # there is one (two processes on it sync the same images); else this object is
+        self.lock_scope = os.path.realpath(folder) if folder else f"memory-{uuid.uuid4().hex}"
         for region, images in (regions or {}).items():
             self._regions[region] = [image.copy(region=region) for image in images]
 
@@ -219,7 +224,9 @@ class MockStore:
     def list_images(self, region: str) -> list[Image]:
         with self._lock:
             if self._check_fault(region, "timeout") is not None:
-                raise BackendError(f"{region}: Timeout while retrieving image list.")
+                raise BackendError(
+                    f"{region}: Timeout while retrieving image list.", ErrorKind.TIMEOUT
+                )
             cause = self._check_fault(region, "list")
             if cause is None and region not in self._regions:
                 raise RegionNotFound(
@@ -352,7 +359,7 @@ class MockBackend:
         return sorted(name[len(prefix) :] for name in names if name.startswith(prefix))
 
     def tenant_id(self) -> str:
-        return self.target.tenant_id or f"{self.target.tenant}id"
+        return self.target.tenant_id or f"{self.target.connection.tenant}id"
 
     def list_images(self, region: str) -> list[Image]:
         return self.store.list_images(self.full_name(region))
@@ -392,3 +399,18 @@ class MockBackend:
 
     def delete(self, region: str, image_id: str) -> None:
         self.store.delete(self.full_name(region), image_id)
+
+    def lock_key(self, region: str) -> str:
+        """The store and the region: two stores with a same-named region do not contend."""
+        return f"mock:{self.store.lock_scope}|{self.full_name(region)}"
+
+    def images_named(self, region: str, name: str) -> list[Image]:
+        """A plain read (no injected fault counts it: faults count the sync's own calls)."""
+        try:
+            return [i for i in self.store.images(self.full_name(region)) if i.name == name]
+        except KeyError:
+            return []
+
+    def server_now(self, region: str) -> datetime | None:
+        """The mock has no server: this host's clock is the region's."""
+        return None

@@ -22,6 +22,7 @@ from flask_migrate import upgrade
 from app import create_app
 from app.models import db
 from app.tasks import TaskRunner
+from app.workers import process_scope
 from tests.api.fakes import FakeValidator
 from tests.support.service_app import clean, make_app
 from tests.support.service_files import (
@@ -127,9 +128,14 @@ def app_factory(
     monkeypatch.delenv("GLANCESYNC_MOCKPERSISTENT_PATH", raising=False)
     monkeypatch.delenv("GLANCESYNC_CONFIG", raising=False)
     apps: list[Flask] = []
+    serving: list[Flask] = []
 
     def factory(**config) -> Flask:
+        if config.get("RECOVER_ON_START", True) and serving:  # another serving process
+            config.setdefault("WORKER_SCOPE", f"test-process-{len(serving)}/{process_scope()}")
         apps.append(make_app(database_url, server_files, core_files, **config))
+        if config.get("RECOVER_ON_START", True):
+            serving.append(apps[-1])
         return apps[-1]
 
     yield factory

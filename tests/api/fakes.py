@@ -35,5 +35,8 @@ class FakeValidator:
         if token == KEYSTONE_DOWN:
             raise KeystoneUnavailable("Keystone cannot be reached (ConnectFailure)")
         if token == REJECTED_CREDENTIALS:
-            raise KeystoneUnavailable("Keystone rejected the service's own credentials")
+            raise KeystoneUnavailable(
+                "Keystone rejected the service's own credentials",
+                KeystoneUnavailable.SERVICE_CREDENTIALS,
+            )
         return self.tokens.get(token)

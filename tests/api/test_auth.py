@@ -10,6 +10,7 @@ import pytest
 
 from app.auth import KeystoneUnavailable, KeystoneValidator, TokenCache, TokenInfo
 from app.settings import OpenStackSettings
+from glancesync.credentials import Connection
 from tests.api.fakes import ADMIN, ADMIN2, EXPIRED, KEYSTONE_DOWN, FakeValidator
 from tests.support.network import free_port
 
@@ -114,10 +115,12 @@ def test_the_app_validates_each_token_once(app):
 
 def test_keystone_validator_unreachable_keystone_is_unavailable():
     settings = OpenStackSettings(
-        keystone_url=f"http://127.0.0.1:{free_port()}/v3",
-        user="svc",
-        password="pw-secret",
-        tenant_name="service",
+        Connection(
+            keystone_url=f"http://127.0.0.1:{free_port()}/v3",
+            user="svc",
+            password="pw-secret",
+            tenant="service",
+        )
     )
     validator = KeystoneValidator(settings, timeout=2)
     with pytest.raises(KeystoneUnavailable) as caught:
@@ -126,5 +129,5 @@ def test_keystone_validator_unreachable_keystone_is_unavailable():
 
 
 def test_settings_repr_hides_the_password():
-    settings = OpenStackSettings("http://k/v3", "svc", "pw-secret", tenant_name="p")
+    settings = OpenStackSettings(Connection("http://k/v3", "svc", "pw-secret", tenant="p"))
     assert "pw-secret" not in repr(settings)

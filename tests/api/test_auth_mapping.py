@@ -8,6 +8,7 @@ import pytest
 
 from app.auth import KeystoneUnavailable, KeystoneValidator
 from app.settings import OpenStackSettings
+from glancesync.credentials import Connection
 from tests.api.fakekeystone import (
     GOOD_TOKEN,
     MALFORMED_TOKEN,
@@ -24,7 +25,7 @@ def keystone():
 
 def validator(url: str, password: str = SERVICE_PASSWORD) -> KeystoneValidator:
     settings = OpenStackSettings(
-        keystone_url=url, user="glancesync", password=password, tenant_name="service"
+        Connection(keystone_url=url, user="glancesync", password=password, tenant="service")
     )
     return KeystoneValidator(settings, timeout=5)
 

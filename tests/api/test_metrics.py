@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.api.fakes import ADMIN, KEYSTONE_DOWN
+from tests.api.fakes import ADMIN, KEYSTONE_DOWN, REJECTED_CREDENTIALS
 from tests.support.service_app import wait_for_task
 
 AUTH = {"X-Auth-Token": ADMIN}
@@ -105,6 +105,49 @@ def test_keystone_and_glance_errors_by_kind(plain):
     name = "glancesync_glance_errors_total"
     caceres = [k for k in after if k[0] == name and ("region", "Caceres") in k]
     assert sum(after[k] for k in caceres) == sum(before.get(k, 0) for k in caceres) + 1
+
+
+def test_errors_are_labelled_by_their_kind_not_their_text(plain):
+    from app.metrics import record_backend_error
+    from glancesync.errors import BackendError, ErrorKind
+
+    before = scrape(plain)
+    # English that the old text parser read as a timeout: an image called timeout-test
+    missing = "Lugo: Update of timeout-test failed. Cause: HTTP 404 Not Found"
+    record_backend_error("Lugo", BackendError(missing, ErrorKind.NOT_FOUND))
+    record_backend_error("Lugo", BackendError("Lugo: anything", ErrorKind.CONTENT))
+    record_backend_error("Lugo", BackendError("master: x", ErrorKind.REGION_LIST))
+    record_backend_error("Lugo", BackendError("cancelled", ErrorKind.CANCELLED))
+    after = scrape(plain)
+    glance = "glancesync_glance_errors_total"
+    for kind, added in (("not_found", 1), ("content", 1), ("timeout", 0), ("cancelled", 0)):
+        assert value(after, glance, region="Lugo", kind=kind) == (
+            value(before, glance, region="Lugo", kind=kind) + added
+        ), kind
+    keystone = "glancesync_keystone_errors_total"
+    assert value(after, keystone, kind="region_list") == (
+        value(before, keystone, kind="region_list") + 1
+    )
+
+
+def test_every_error_kind_is_a_documented_label(repo_root):
+    from glancesync.errors import ErrorKind
+
+    text = (repo_root / "docs" / "monitoring.md").read_text()
+    documented = {row for row in text.splitlines() if "_errors_total` | counter" in row}
+    labels = " ".join(documented)
+    missing = [k.value for k in ErrorKind if k is not ErrorKind.CANCELLED]
+    assert [k for k in missing if f"`{k}`" not in labels] == []
+
+
+def test_rejected_service_credentials_are_their_own_kind(plain):
+    before = scrape(plain)
+    rejected = {"X-Auth-Token": REJECTED_CREDENTIALS}
+    assert plain.get("/v1/regions/Burgos/images", headers=rejected).status_code == 503
+    after = scrape(plain)
+    name = "glancesync_keystone_errors_total"
+    for kind, added in (("service_credentials", 1), ("unreachable", 0)):
+        assert value(after, name, kind=kind) == value(before, name, kind=kind) + added, kind
 
 
 def test_a_late_progress_report_is_not_counted_twice():

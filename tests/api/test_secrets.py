@@ -21,6 +21,7 @@ from sqlalchemy import select
 from app.auth import KeystoneUnavailable, KeystoneValidator
 from app.models import Task, db
 from app.settings import OpenStackSettings
+from glancesync.credentials import Connection
 from tests.api.fakes import ADMIN, EXPIRED, KEYSTONE_DOWN, MEMBER, REJECTED_CREDENTIALS, TOKENS
 from tests.support.service_app import clean, make_app, wait_for_task
 from tests.support.service_files import SERVICE_PASSWORD
@@ -133,10 +134,12 @@ def test_no_secret_in_logs_bodies_or_tasks(logged_app: Flask, caplog, tmp_path: 
 def test_keystone_failure_messages_hold_no_secret():
     """The real validator, against a closed port: the 503 description names no secret."""
     settings = OpenStackSettings(
-        keystone_url="http://127.0.0.1:9/v3",
-        user="glancesync-admin",
-        password=SERVICE_PASSWORD,
-        tenant_name="service",
+        Connection(
+            keystone_url="http://127.0.0.1:9/v3",
+            user="glancesync-admin",
+            password=SERVICE_PASSWORD,
+            tenant="service",
+        )
     )
     validator = KeystoneValidator(settings, timeout=2)
     with pytest.raises(KeystoneUnavailable) as info:

@@ -10,19 +10,19 @@ from app.settings import (
     SettingsError,
     database_url,
     flask_config_file,
-    keystone_v3_url,
     load_settings,
     read_settings,
 )
+from glancesync.credentials import keystone_v3_url
 from tests.support.settings_files import MINIMAL, write
 
 
 def test_defaults(tmp_path):
     s = read_settings(write(tmp_path, MINIMAL), "logging.cfg")
-    assert s.openstack.keystone_url == "http://ks:5000/v3"
-    assert s.openstack.password == "secret%pass"
-    assert s.openstack.user_domain_name == "Default"
-    assert s.openstack.project_domain_name == "Default"
+    assert s.openstack.connection.keystone_url == "http://ks:5000/v3"
+    assert s.openstack.connection.password == "secret%pass"
+    assert s.openstack.connection.user_domain_name == "Default"
+    assert s.openstack.connection.project_domain_name == "Default"
     assert s.openstack.required_roles == ("admin",)
     assert (s.owner, s.api_info_url, s.status) == (
         "Telefonica I+D",
@@ -65,10 +65,13 @@ LOGLEVEL = debug
 SETTINGS_TYPE = old
 """
     s = read_settings(write(tmp_path, text), "l")
-    assert s.openstack.keystone_url == "http://ks:5000/v3"
-    assert s.openstack.tenant_id == "0123"
+    assert s.openstack.connection.keystone_url == "http://ks:5000/v3"
+    assert s.openstack.connection.project_id == "0123"
     assert s.openstack.required_roles == ("admin", "glancesync")
-    assert (s.openstack.user_domain_name, s.openstack.project_domain_name) == ("users", "projects")
+    assert (
+        s.openstack.connection.user_domain_name,
+        s.openstack.connection.project_domain_name,
+    ) == ("users", "projects")
     assert (s.owner, s.api_info_url, s.version, s.status, s.updated) == (
         "me",
         "http://docs",

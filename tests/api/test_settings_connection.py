@@ -28,9 +28,12 @@ def error(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> s
 
 def test_application_credential_without_adm_user(tmp_path):
     openstack = read(tmp_path, APP + "INTERFACE = internal\n")
-    conn = openstack.connection()
+    conn = openstack.connection
     assert conn.uses_application_credential and conn.application_credential_id == "app-id"
-    assert (openstack.keystone_url, openstack.interface) == ("https://ks:5000/v3", "internal")
+    assert (openstack.connection.keystone_url, openstack.connection.interface) == (
+        "https://ks:5000/v3",
+        "internal",
+    )
     assert "app-secret" not in repr(openstack)
 
 
@@ -44,8 +47,8 @@ def test_without_application_credential_adm_user_is_still_required(tmp_path):
 def test_cacert_and_insecure(tmp_path):
     ca = tmp_path / "ca.pem"
     ca.write_text("x")
-    assert read(tmp_path, APP + f"CACERT = {ca}\n").connection().verify == str(ca)
-    assert read(tmp_path, APP + "INSECURE = true\n").connection().verify is False
+    assert read(tmp_path, APP + f"CACERT = {ca}\n").connection.verify == str(ca)
+    assert read(tmp_path, APP + "INSECURE = true\n").connection.verify is False
     path = tmp_path / "fiware-glancesync.cfg"
     assert error(tmp_path, APP + "CACERT = /no/ca.pem\n") == (
         f"ERROR: {path}: [openstack] CACERT: the CA bundle /no/ca.pem does not exist "
@@ -72,8 +75,11 @@ def test_cloud_from_clouds_yaml_with_keys_on_top(tmp_path):
     clouds.chmod(0o600)
     env = {"OS_CLIENT_CONFIG_FILE": str(clouds)}
     openstack = read(tmp_path, "[openstack]\nCLOUD = svc\nINTERFACE = admin\n", env)
-    assert (openstack.keystone_url, openstack.interface) == ("https://cloud-ks/v3", "admin")
-    assert openstack.connection().application_credential_id == "cid"
+    assert (openstack.connection.keystone_url, openstack.connection.interface) == (
+        "https://cloud-ks/v3",
+        "admin",
+    )
+    assert openstack.connection.application_credential_id == "cid"
     assert "csecret" not in repr(openstack)
     message = error(tmp_path, "[openstack]\nCLOUD = other\n", env)
     assert message.startswith(

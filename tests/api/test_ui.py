@@ -284,6 +284,7 @@ def test_sign_in_goes_over_the_services_own_tls_settings(monkeypatch, tls, verif
 
     from app.settings import OpenStackSettings
     from app.ui.sessions import keystone_authenticator
+    from glancesync.credentials import Connection
 
     seen = {}
 
@@ -292,7 +293,9 @@ def test_sign_in_goes_over_the_services_own_tls_settings(monkeypatch, tls, verif
 
     monkeypatch.setattr(session.Session, "__init__", lambda self, **kw: seen.update(kw))
     monkeypatch.setattr(v3.Password, "get_auth_ref", lambda self, sess: Ref())
-    settings = OpenStackSettings(keystone_url="https://ks:5000/v3", user="u", password="p", **tls)
+    settings = OpenStackSettings(
+        Connection(keystone_url="https://ks:5000/v3", user="u", password="p", **tls)
+    )
     creds = Credentials(user="alice", password="pw", project="demo", domain="Default")
     assert keystone_authenticator(settings)(creds) == "tok"
     assert seen["verify"] == verify

@@ -8,6 +8,8 @@ import threading
 import pytest
 from fixtures_glance import region_images, unique
 
+from glancesync.batch import SyncOptions
+
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_glance")]
 
 MB = 1048576
@@ -52,12 +54,12 @@ def test_cancel_of_one_region_lets_the_other_finish(engine, add_image, glance):
     made = add_image(name, size=6 * MB)
     gs, log = engine()
     progress = CancelAfter(2 * MB)
-    results = gs.sync_regions(
-        ["Trento", "Lannion"],
+    options = SyncOptions(
         max_workers=2,
         progress=progress,
-        cancel_for=lambda ref: progress.should_cancel if ref.full == "Trento" else (lambda: False),
+        cancel=lambda ref: ref.full == "Trento" and progress.should_cancel(),
     )
+    results = gs.sync_regions(["Trento", "Lannion"], options)
     by_region = {r.region: r for r in results}
     assert by_region["Trento"].error == "cancelled", log.lines
     assert not by_region["Lannion"].failed, log.lines

@@ -18,6 +18,7 @@ from fixtures_glance import region_images, unique
 
 from glancesync.backends import make_backends
 from glancesync.backends.base import ImageSource
+from glancesync.batch import SyncOptions
 from glancesync.engine import GlanceSync
 from glancesync.image import Image
 from tests.support.logs import LoggerLines
@@ -90,7 +91,7 @@ def test_one_master_read_feeds_three_regions(make_config, add_image, glance, log
     master = backends["master"] = CountingMaster(backends["master"])
     gs, log = make_engine(log_lines, config, backends)
 
-    results = gs.sync_regions(REGIONS, max_workers=3)
+    results = gs.sync_regions(REGIONS, SyncOptions(max_workers=3))
 
     assert [r.region for r in results] == REGIONS
     assert not any(r.failed for r in results), log.lines
@@ -146,7 +147,7 @@ def test_region_killed_mid_upload_fails_alone(
     gs, log = make_engine(log_lines, config, make_backends(config, environ={}))
     progress = KillLannionAt(testbed, 2 * MB)
     try:
-        results = gs.sync_regions(REGIONS, max_workers=3, progress=progress)
+        results = gs.sync_regions(REGIONS, SyncOptions(max_workers=3, progress=progress))
     finally:
         testbed.start_server("glance-Lannion")  # before clean_glance wipes every region
 
@@ -218,18 +219,12 @@ def test_a_frozen_region_does_not_hold_the_others(
         if {"Trento", "other:Madrid"} <= set(done):
             others_done.set()
 
-    def cancel_for(ref):
-        return cancel_lannion.is_set if ref.full == "Lannion" else (lambda: False)
+    def cancel(ref) -> bool:
+        return ref.full == "Lannion" and cancel_lannion.is_set()
 
+    options = SyncOptions(max_workers=3, progress=progress, on_done=on_done, cancel=cancel)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        run = pool.submit(
-            gs.sync_regions,
-            REGIONS,
-            max_workers=3,
-            progress=progress,
-            on_done=on_done,
-            cancel_for=cancel_for,
-        )
+        run = pool.submit(gs.sync_regions, REGIONS, options)
         try:
             # a deadlock guard, not a speed assertion: in lock-step this never happens
             finished_while_frozen = others_done.wait(240)

@@ -17,6 +17,7 @@ from glanceclient import exc as gexc
 from glancesync.backends.glance import GlanceBackend
 from glancesync.backends.retry import RetryPolicy
 from glancesync.config import Target
+from glancesync.credentials import Connection
 
 
 class FakeImages:
@@ -63,7 +64,12 @@ class FakeImages:
 
 def backend_with(client: Any, retry: RetryPolicy) -> GlanceBackend:
     """A GlanceBackend of the master target whose every region client is ``client``."""
-    target = Target(name="master", password="secret-pw", list_images_timeout=30, data_timeout=600)
+    target = Target(
+        name="master",
+        connection=Connection("", password="secret-pw"),
+        list_images_timeout=30,
+        data_timeout=600,
+    )
     config = SimpleNamespace(main=SimpleNamespace(images_dir="/nonexistent"))
     backend = GlanceBackend(target, config, retry=retry)  # type: ignore[arg-type]
     backend._client = lambda region, kind="data": client  # type: ignore[method-assign]

@@ -4,6 +4,7 @@ answer against app/openapi.json, and how to clean it up and wait for its tasks."
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -17,6 +18,7 @@ from app import create_app
 from app.models import Task, db
 from app.routes import openapi_document
 from app.tasks import start_service
+from app.workers import new_worker
 from tests.api.fakes import TOKENS, FakeValidator
 from tests.support.service_files import SERVICE_PASSWORD
 from tests.support.waiting import wait_until
@@ -59,8 +61,9 @@ def make_app(
     database_url: str, server_files: dict[str, str], core_files: dict[str, str], **config
 ) -> Flask:
     """An app as a serving process has it: recovery done and lease loop running, unless
-    ``RECOVER_ON_START=False``."""
+    ``RECOVER_ON_START=False``; ``WORKER_SCOPE`` makes it another process (``as_process``)."""
     serve = config.pop("RECOVER_ON_START", True)
+    scope = config.pop("WORKER_SCOPE", None)
     settings = {
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -72,9 +75,21 @@ def make_app(
     }
     app = create_app(settings, environ=server_files)
     app.test_client_class = ValidatingClient
+    if scope is not None:
+        as_process(app, scope)
     if serve:
         start_service(app)
     return app
+
+
+def as_process(app: Flask, scope: str) -> None:
+    """Give the app's runner the identity of another serving process of this host.
+
+    The apps of one test share this process's pid, where real serving processes have one
+    each; a runner judges a task named with its own pid by whether it holds it. So each
+    further serving app gets a pid namespace (scope) of its own: the others then judge its
+    tasks as those of another process whose pid they cannot check, by heartbeat alone."""
+    app.extensions["glancesync.tasks"]._worker = replace(new_worker(), scope=scope)
 
 
 def clean(app: Flask) -> None:

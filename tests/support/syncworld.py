@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from glancesync import engine
+from glancesync import batch
 from glancesync.backends import make_backends
 from glancesync.backends.mock import MockStore
 from glancesync.config import load_config
@@ -67,7 +67,7 @@ def build_world(
     monkeypatch, wrapper: type, sizes: list[int]
 ) -> tuple[GlanceSync, MockStore, Counter, dict[str, Any]]:
     """GlanceSync over a MockStore whose backends are wrapped by ``wrapper(inner, reads, lock)``."""
-    monkeypatch.setattr(engine, "FanOut", functools.partial(engine.FanOut, buffer_bytes=2 * CHUNK))
+    monkeypatch.setattr(batch, "FanOut", functools.partial(batch.FanOut, buffer_bytes=2 * CHUNK))
     config = load_config(text=CONFIG, environ={})
     store = MockStore({"Valladolid": master_images(sizes), **{r: [] for r in REGIONS}})
     reads: Counter = Counter()

@@ -11,6 +11,7 @@ import pytest
 from glancesync.backends.mock import MockBackend, MockStore
 from glancesync.backup import make_backup
 from glancesync.config import Target
+from glancesync.credentials import Connection
 from glancesync.image import Image
 
 LOGGER = "GlanceSync-Client"
@@ -44,8 +45,12 @@ def store() -> MockStore:
 @pytest.fixture
 def backends(store):
     return {
-        "master": MockBackend(Target(name="master", tenant="tenant1"), store),
-        "other": MockBackend(Target(name="other", tenant="tenant2"), store),
+        "master": MockBackend(
+            Target(name="master", connection=Connection("", tenant="tenant1")), store
+        ),
+        "other": MockBackend(
+            Target(name="other", connection=Connection("", tenant="tenant2")), store
+        ),
     }
 
 

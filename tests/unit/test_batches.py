@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from glancesync.batch import SyncOptions
 from glancesync.image import Image
 from tests.support.syncworld import REGIONS, build_world
 
@@ -53,7 +54,7 @@ def world(monkeypatch):
 
 def test_a_queued_region_is_planned_when_its_batch_starts(world):
     gs, store, _, _ = world
-    results = gs.sync_regions(REGIONS, max_workers=1)
+    results = gs.sync_regions(REGIONS, SyncOptions(max_workers=1))
     assert not any(r.failed for r in results)
     caceres = store.images("Caceres")
     # planned after Burgos ran: image1 was already there, so it was not uploaded again
@@ -67,7 +68,7 @@ def test_a_queued_region_is_planned_when_its_batch_starts(world):
 
 def test_the_master_listing_prefetches_the_first_batch_only(world):
     gs, _, _, _ = world
-    gs.sync_regions(REGIONS, max_workers=2)
+    gs.sync_regions(REGIONS, SyncOptions(max_workers=2))
     events = Recording.events
     madrid = events.index(("list", "other:Madrid"))
     first_batch = [("upload", "Burgos"), ("upload", "Caceres")]

@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from glancesync import engine
 from glancesync.backends.glance_data import HashingReader
 from glancesync.backends.retry import is_transient
+from glancesync.batch import SyncOptions
 from glancesync.errors import BackendError, Cancelled
 from glancesync.regions import RegionRef
 from tests.support.chunked_uploads import SIZES, ChunkedUploads, names
@@ -74,11 +74,8 @@ def test_a_cancelled_region_withdraws_from_the_fan_out_and_the_others_go_on(worl
     gs, store, reads, backends = world
     cancel = after_chunks(backends, "Caceres", 2)
     start = time.monotonic()
-    results = gs.sync_regions(
-        REGIONS,
-        max_workers=3,
-        cancel_for=lambda ref: cancel if ref.full == "Caceres" else (lambda: False),
-    )
+    options = SyncOptions(max_workers=3, cancel=lambda ref: ref.full == "Caceres" and cancel())
+    results = gs.sync_regions(REGIONS, options)
     elapsed = time.monotonic() - start
     by_region = {r.region: r for r in results}
     assert by_region["Caceres"].failed and by_region["Caceres"].error == "cancelled"
@@ -95,7 +92,7 @@ def test_a_cancelled_region_withdraws_from_the_fan_out_and_the_others_go_on(worl
 
 def test_sync_regions_should_cancel_stops_every_region(world):
     gs, store, _, _ = world
-    results = gs.sync_regions(REGIONS, max_workers=3, should_cancel=lambda: True)
+    results = gs.sync_regions(REGIONS, SyncOptions(max_workers=3, cancel=lambda ref: True))
     assert [r.error for r in results] == ["cancelled"] * 3
     assert all(names(store, region) == [] for region in REGIONS)
 
@@ -120,14 +117,12 @@ def test_cancel_is_never_retried_and_survives_the_http_stack():
     assert isinstance(reader.failure, Cancelled)  # what GlanceBackend looks at
 
 
-def test_cancel_for_and_should_cancel_combine():
-    run = engine._RunOptions(False, None, lambda: False, lambda ref, result: None, None)
-    assert run.cancel_of(RegionRef("master", "Burgos"))() is False
+def test_one_cancel_check_per_region():
+    assert SyncOptions().cancel_of(RegionRef("master", "Burgos")) is None
     flag = threading.Event()
-    run = engine._RunOptions(
-        False, None, lambda: False, lambda ref, result: None, lambda ref: flag.is_set
-    )
-    check = run.cancel_of(RegionRef("master", "Burgos"))
+    options = SyncOptions(cancel=lambda ref: ref.name == "Burgos" and flag.is_set())
+    check = options.cancel_of(RegionRef("master", "Burgos"))
     assert check is not None and not check()
     flag.set()
-    assert check()
+    assert check() and options.stopped(RegionRef("master", "Burgos")) == "cancelled"
+    assert options.stopped(RegionRef("master", "Caceres")) is None

@@ -8,7 +8,6 @@ import textwrap
 
 import pytest
 
-from glancesync import config as config_module
 from glancesync.config import (
     DEFAULT_IMAGES_DIR,
     find_config_file,
@@ -16,6 +15,7 @@ from glancesync.config import (
     parse_overrides,
     split_list,
 )
+from glancesync.config import reader as config_module
 from glancesync.errors import ConfigError, UsageError
 from glancesync.image import Image
 
@@ -76,7 +76,12 @@ def test_worked_example():
     assert config.main.master_region == "Valladolid"
     assert list(config.targets) == ["master", "other"]
     master, other = config.master, config.targets["other"]
-    assert (master.user, master.password, master.keystone_url, master.tenant) == (
+    assert (
+        master.connection.user,
+        master.connection.password,
+        master.connection.keystone_url,
+        master.connection.tenant,
+    ) == (
         "user",
         "secret",
         "http://ks:5000/v3",
@@ -84,7 +89,7 @@ def test_worked_example():
     )
     assert master.metadata_set == {"nid", "type"}
     assert master.metadata_condition is None
-    assert other.password == "secret2"
+    assert other.connection.password == "secret2"
     assert other.metadata_set == {"type"}
     image = Image(name="a", id="1", is_public=True, user_properties={"type": "baseimage"})
     assert other.metadata_condition.evaluate(image, other.metadata_set) is True
@@ -98,7 +103,7 @@ def test_defaults_of_every_option():
     assert main.preferable_order == ()
     assert main.max_children == 1
     assert main.images_dir == DEFAULT_IMAGES_DIR
-    assert master.user_domain_name == master.project_domain_name == "Default"
+    assert master.connection.user_domain_name == master.connection.project_domain_name == "Default"
     assert master.forcesyncs == master.replace == master.rename == master.dontupdate == set()
     assert master.ignore_regions == master.obsolete_syncprops == ()
     assert master.metadata_condition is None
@@ -132,7 +137,10 @@ def test_every_option_parsed():
         )
     )
     master = config.master
-    assert (master.user_domain_name, master.project_domain_name) == ("dom1", "dom2")
+    assert (master.connection.user_domain_name, master.connection.project_domain_name) == (
+        "dom1",
+        "dom2",
+    )
     assert master.forcesyncs == {"id1", "id2"}
     assert master.replace == {"c1", "any"}
     assert master.rename == {"c2"}
@@ -224,7 +232,9 @@ def test_bad_spool_max_mb(value):
 
 
 def test_use_keystone_v3_validated_but_ignored():
-    assert load(MINIMAL + "use_keystone_v3 = False\n").master.keystone_url.endswith("/v3")
+    assert load(MINIMAL + "use_keystone_v3 = False\n").master.connection.keystone_url.endswith(
+        "/v3"
+    )
     assert error_of(MINIMAL + "use_keystone_v3 = perhaps\n").key == "use_keystone_v3"
 
 
@@ -330,8 +340,8 @@ def test_default_credential_for_every_target():
     [other]
     """
     config = load(text)
-    assert config.targets["other"].password == "p"
-    assert config.master.password == "p"
+    assert config.targets["other"].connection.password == "p"
+    assert config.master.connection.password == "p"
 
 
 # --- unknown keys (E4) -----------------------------------------------------------------
@@ -368,7 +378,12 @@ def test_unknown_override_key_warns():
 def test_rule1_plain_fields_win_over_credential():
     text = MINIMAL + "user = u1\npassword = plain,text\nkeystone_url = http://k/v3\ntenant = t1\n"
     master = load(text).master
-    assert (master.user, master.password, master.keystone_url, master.tenant) == (
+    assert (
+        master.connection.user,
+        master.connection.password,
+        master.connection.keystone_url,
+        master.connection.tenant,
+    ) == (
         "u1",
         "plain,text",
         "http://k/v3",
@@ -386,12 +401,12 @@ def test_project_is_alias_of_tenant():
     keystone_url = http://k/v3
     project = proj
     """
-    assert load(text, environ=MASTER_ENV).targets["other"].tenant == "proj"
+    assert load(text, environ=MASTER_ENV).targets["other"].connection.tenant == "proj"
 
 
 def test_rule2_partial_fields_fall_back_to_credential():
     master = load(MINIMAL + "user = someone\n").master
-    assert master.user == "user"
+    assert master.connection.user == "user"
 
 
 def test_credential_fields_stripped_and_password_with_commas():
@@ -400,7 +415,11 @@ def test_credential_fields_stripped_and_password_with_commas():
         f"credential =  user , {b64('a,b,c')} , http://ks:5000/v3 , tenant1 ",
     )
     master = load(text).master
-    assert (master.user, master.password, master.tenant) == ("user", "a,b,c", "tenant1")
+    assert (master.connection.user, master.connection.password, master.connection.tenant) == (
+        "user",
+        "a,b,c",
+        "tenant1",
+    )
 
 
 @pytest.mark.parametrize(
@@ -440,7 +459,12 @@ def test_non_master_never_uses_environment():
 
 def test_rule3_master_from_environment():
     master = load("", environ=MASTER_ENV).master
-    assert (master.user, master.password, master.keystone_url, master.tenant) == (
+    assert (
+        master.connection.user,
+        master.connection.password,
+        master.connection.keystone_url,
+        master.connection.tenant,
+    ) == (
         "envuser",
         "envpass",
         "http://envks:5000/v3",
@@ -452,7 +476,12 @@ def test_rule3_file_and_environment_mixed():
     text = "[master]\nuser = fileuser\nkeystone_url = http://file/v3\n"
     env = {"OS_PASSWORD": "envpw", "OS_PROJECT_NAME": "proj", "OS_REGION_NAME": "R"}
     master = load(text, environ=env).master
-    assert (master.user, master.password, master.keystone_url, master.tenant) == (
+    assert (
+        master.connection.user,
+        master.connection.password,
+        master.connection.keystone_url,
+        master.connection.tenant,
+    ) == (
         "fileuser",
         "envpw",
         "http://file/v3",
@@ -462,23 +491,32 @@ def test_rule3_file_and_environment_mixed():
 
 def test_tenant_name_wins_over_project_name():
     env = dict(MASTER_ENV, OS_PROJECT_NAME="proj")
-    assert load("", environ=env).master.tenant == "envtenant"
+    assert load("", environ=env).master.connection.tenant == "envtenant"
     del env["OS_TENANT_NAME"]
-    assert load("", environ=env).master.tenant == "proj"
+    assert load("", environ=env).master.connection.tenant == "proj"
 
 
 def test_file_credential_wins_over_environment():
-    assert load(MINIMAL, environ=MASTER_ENV).master.user == "user"
+    assert load(MINIMAL, environ=MASTER_ENV).master.connection.user == "user"
 
 
 def test_domains_from_environment_for_master_only():
     env = dict(MASTER_ENV, OS_USER_DOMAIN_NAME="ud", OS_PROJECT_DOMAIN_NAME="pd")
     text = f"[other]\ncredential = u,{b64('p')},http://k/v3,t\n"
     config = load(text, environ=env)
-    assert (config.master.user_domain_name, config.master.project_domain_name) == ("ud", "pd")
+    assert (
+        config.master.connection.user_domain_name,
+        config.master.connection.project_domain_name,
+    ) == ("ud", "pd")
     other = config.targets["other"]
-    assert (other.user_domain_name, other.project_domain_name) == ("Default", "Default")
-    assert load("[master]\nuser_domain_name = f\n", environ=env).master.user_domain_name == "f"
+    assert (other.connection.user_domain_name, other.connection.project_domain_name) == (
+        "Default",
+        "Default",
+    )
+    assert (
+        load("[master]\nuser_domain_name = f\n", environ=env).master.connection.user_domain_name
+        == "f"
+    )
 
 
 @pytest.mark.parametrize(
@@ -545,7 +583,7 @@ def test_missing_master_region_message():
 @pytest.mark.parametrize("url", ["http://ks:5000/v2.0", "http://ks:5000/v2.0/"])
 def test_keystone_v2_rewritten(url):
     config = load(MINIMAL.replace("http://ks:5000/v3", url))
-    assert config.master.keystone_url == "http://ks:5000/v3"
+    assert config.master.connection.keystone_url == "http://ks:5000/v3"
     assert config.warnings == [
         f"keystone_url {url} uses Keystone v2.0; using http://ks:5000/v3 instead"
     ]
@@ -553,12 +591,12 @@ def test_keystone_v2_rewritten(url):
 
 def test_keystone_v2_from_environment_rewritten():
     env = dict(MASTER_ENV, OS_AUTH_URL="http://e:5000/v2.0")
-    assert load("", environ=env).master.keystone_url == "http://e:5000/v3"
+    assert load("", environ=env).master.connection.keystone_url == "http://e:5000/v3"
 
 
 def test_url_without_version_unchanged():
     config = load(MINIMAL.replace("http://ks:5000/v3", "http://ks:5000"))
-    assert config.master.keystone_url == "http://ks:5000"
+    assert config.master.connection.keystone_url == "http://ks:5000"
     assert config.warnings == []
 
 
@@ -583,7 +621,7 @@ def test_d9_no_file_mode_from_environment(monkeypatch, tmp_path):
     assert config.source == "defaults"
     assert list(config.targets) == ["master"]
     assert config.main.master_region == "EnvRegion"
-    assert config.master.user == "envuser"
+    assert config.master.connection.user == "envuser"
     assert config.master.metadata_set == {"nid"}
     assert config.master.list_images_timeout == 30
 
@@ -683,7 +721,7 @@ def test_section_override_beats_bare_override():
 
 def test_override_wins_over_environment():
     config = load("", overrides=["master.user=cli", "main.master_region=X"], environ=MASTER_ENV)
-    assert config.master.user == "cli"
+    assert config.master.connection.user == "cli"
     assert config.main.master_region == "X"
 
 

@@ -52,20 +52,28 @@ def test_ids_interface_and_cacert_from_the_section(cacert):
         f"interface = internal\ncacert = {cacert}\n"
     )
     master = load(text).master
-    assert (master.project_id, master.user_domain_id, master.project_domain_id) == (
+    assert (
+        master.connection.project_id,
+        master.connection.user_domain_id,
+        master.connection.project_domain_id,
+    ) == (
         "p-id",
         "ud-id",
         "pd-id",
     )
-    assert (master.interface, master.cacert, master.insecure) == ("internal", cacert, False)
-    assert master.connection().verify == cacert
+    assert (master.connection.interface, master.connection.cacert, master.connection.insecure) == (
+        "internal",
+        cacert,
+        False,
+    )
+    assert master.connection.verify == cacert
 
 
 def test_interface_defaults_to_public_and_accepts_the_v2_spelling():
-    assert load("[master]\n" + PASSWORD).master.interface == "public"
-    assert load("[master]\n" + PASSWORD + "interface = internalURL\n").master.interface == (
-        "internal"
-    )
+    assert load("[master]\n" + PASSWORD).master.connection.interface == "public"
+    assert load(
+        "[master]\n" + PASSWORD + "interface = internalURL\n"
+    ).master.connection.interface == ("internal")
 
 
 def test_wrong_interface_names_file_section_and_key():
@@ -84,8 +92,8 @@ def test_missing_cacert_names_file_section_and_key(tmp_path):
 
 def test_insecure_warns_for_every_load():
     config = load("[master]\n" + PASSWORD + "insecure = true\n[other]\n" + PASSWORD)
-    assert config.master.insecure and config.master.connection().verify is False
-    assert not config.targets["other"].insecure
+    assert config.master.connection.insecure and config.master.connection.verify is False
+    assert not config.targets["other"].connection.insecure
     assert config.warnings == ["Target master: insecure = true, TLS certificates are not verified"]
     assert error_of("[other]\n" + PASSWORD + "insecure = maybe\n") == (
         "/etc/test.conf: [other] insecure: invalid boolean value 'maybe' (use true/false)"
@@ -97,7 +105,7 @@ def test_insecure_warns_for_every_load():
 
 def test_application_credential_needs_no_password_nor_project():
     other = load("[other]\nkeystone_url = https://ks/v3\n" + APP).targets["other"]
-    conn = other.connection()
+    conn = other.connection
     assert conn.uses_application_credential
     assert (conn.application_credential_id, conn.application_credential_secret) == (
         "app-id",
@@ -107,14 +115,14 @@ def test_application_credential_needs_no_password_nor_project():
 
 def test_application_credential_wins_over_a_complete_password():
     other = load("[other]\n" + PASSWORD + APP).targets["other"]
-    assert other.connection().uses_application_credential
-    assert other.password == ""  # the password is not used, so it is not kept either
+    assert other.connection.uses_application_credential
+    assert other.connection.password == ""  # the password is not used, so it is not kept either
 
 
 def test_application_credential_by_name_with_the_user():
     text = "[other]\nkeystone_url = https://ks/v3\nuser = u\nuser_domain_id = d\n"
     text += "application_credential_name = sync\napplication_credential_secret = s\n"
-    conn = load(text).targets["other"].connection()
+    conn = load(text).targets["other"].connection
     assert (conn.application_credential_name, conn.user, conn.user_domain_id) == ("sync", "u", "d")
 
 
@@ -160,9 +168,9 @@ def test_nothing_at_all_keeps_the_old_message():
 
 def test_secrets_are_not_in_reprs():
     config = load("[master]\n" + PASSWORD + APP)
-    for shown in (repr(config.master), repr(config.master.connection())):
+    for shown in (repr(config.master), repr(config.master.connection)):
         assert "app-secret" not in shown
-    assert "pw-secret" not in repr(config.master.connection())
+    assert "pw-secret" not in repr(config.master.connection)
 
 
 # --------------------------------------------------------------------------- environment
@@ -177,8 +185,11 @@ def test_master_environment_application_credential():
         "OS_INTERFACE": "internal",
     }
     master = load("", env).master
-    assert (master.application_credential_id, master.interface) == ("env-id", "internal")
-    assert load("[other]\n" + PASSWORD, env).targets["other"].interface == "public"
+    assert (master.connection.application_credential_id, master.connection.interface) == (
+        "env-id",
+        "internal",
+    )
+    assert load("[other]\n" + PASSWORD, env).targets["other"].connection.interface == "public"
 
 
 def test_master_environment_ids_and_cacert(cacert):
@@ -192,12 +203,16 @@ def test_master_environment_ids_and_cacert(cacert):
         "OS_CACERT": cacert,
     }
     master = load("", env).master
-    assert (master.project_id, master.user_domain_id, master.project_domain_id) == (
+    assert (
+        master.connection.project_id,
+        master.connection.user_domain_id,
+        master.connection.project_domain_id,
+    ) == (
         "pid",
         "ud",
         "pd",
     )
-    assert master.cacert == cacert
+    assert master.connection.cacert == cacert
 
 
 def test_auth_type_application_credential_requires_its_secret():
@@ -217,13 +232,13 @@ def test_auth_type_application_credential_requires_its_secret():
 def test_an_openrc_auth_type_does_not_hide_the_files_application_credential():
     env = {"OS_AUTH_TYPE": "password", "OS_USERNAME": "u", "OS_PASSWORD": "p"}
     master = load("[master]\nkeystone_url = https://ks/v3\n" + APP, env).master
-    assert master.application_credential_id == "app-id"
+    assert master.connection.application_credential_id == "app-id"
 
 
 def test_section_keys_win_over_the_environment(cacert):
     env = {"OS_CACERT": "/nowhere.pem", "OS_INTERFACE": "admin"}
     master = load(f"[master]\n{PASSWORD}cacert = {cacert}\ninterface = internal\n", env).master
-    assert (master.cacert, master.interface) == (cacert, "internal")
+    assert (master.connection.cacert, master.connection.interface) == (cacert, "internal")
 
 
 # --------------------------------------------------------------------------- clouds.yaml
@@ -266,36 +281,48 @@ def clouds(tmp_path: Path, cacert: str) -> dict[str, str]:
 def test_target_given_only_by_its_cloud(clouds, cacert):
     config = load("[other]\ncloud = tls\n", clouds)
     other = config.targets["other"]
-    assert (other.keystone_url, other.user, other.password) == (
+    assert (other.connection.keystone_url, other.connection.user, other.connection.password) == (
         "https://ks2/v3",
         "cu",
         "cloud-secret",
     )
-    assert (other.project_id, other.user_domain_id, other.project_domain_id) == (
+    assert (
+        other.connection.project_id,
+        other.connection.user_domain_id,
+        other.connection.project_domain_id,
+    ) == (
         "cpid",
         "cud",
         "cpd",
     )
-    assert (other.interface, other.cacert, other.cloud) == ("internal", cacert, "tls")
+    assert (other.connection.interface, other.connection.cacert, other.cloud) == (
+        "internal",
+        cacert,
+        "tls",
+    )
     assert config.warnings == []
 
 
 def test_application_credential_cloud_and_verify_false(clouds):
     config = load("[other]\ncloud = app\n", clouds)
-    conn = config.targets["other"].connection()
+    conn = config.targets["other"].connection
     assert (conn.application_credential_id, conn.insecure) == ("cid", True)
     assert "Target other: insecure = true, TLS certificates are not verified" in config.warnings
 
 
 def test_section_keys_win_over_the_cloud(clouds):
     other = load("[other]\ncloud = tls\ninterface = public\nuser = su\n", clouds).targets["other"]
-    assert (other.interface, other.user, other.password) == ("public", "su", "cloud-secret")
+    assert (other.connection.interface, other.connection.user, other.connection.password) == (
+        "public",
+        "su",
+        "cloud-secret",
+    )
 
 
 def test_os_cloud_for_the_master_only(clouds):
     env = dict(clouds, OS_CLOUD="tls")
     config = load("[other]\n" + PASSWORD, env)
-    assert config.master.cloud == "tls" and config.master.user == "cu"
+    assert config.master.cloud == "tls" and config.master.connection.user == "cu"
     assert config.targets["other"].cloud == ""
 
 
@@ -323,3 +350,33 @@ def test_wrong_value_in_the_cloud_names_the_clouds_yaml(clouds, tmp_path):
     assert error_of("[other]\ncloud = tls\n", clouds) == (
         f"{path}: [tls] interface: invalid interface 'sideways' (use public, internal or admin)"
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://k:5000/v2.0/", "http://k:5000/v3"),
+        ("https://k/identity", "https://k/identity/v3"),
+        ("https://k/identity/v3/", "https://k/identity/v3"),
+        ("https://k/v3.14", "https://k/v3.14"),  # a version the user chose is kept
+    ],
+)
+def test_keystone_v3_url_is_shared_by_cli_service_and_backend(url, expected):
+    from glancesync.credentials import keystone_v3_url
+
+    assert keystone_v3_url(url) == expected
+
+
+def test_one_boolean_spelling_for_config_and_connection():
+    from glancesync.credentials import parse_bool
+
+    assert [parse_bool(t) for t in ("Yes", " on ", "1", "FALSE", "off", "0")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+    with pytest.raises(ValueError, match=r"invalid boolean value 'perhaps' \(use true/false\)"):
+        parse_bool("perhaps")

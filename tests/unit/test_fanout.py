@@ -419,3 +419,22 @@ def test_a_region_planned_after_the_read_started_still_joins_it():
     assert b"".join(fanout.source_for("B", master()).chunks()) == FakeSource(20).data
     assert head + b"".join(a) == FakeSource(20).data
     assert opener.reads == 1
+
+
+def test_a_region_past_an_image_in_its_planned_order_is_not_waited_for():
+    """The plan, not (size, name), tells which images a region will still ask for: B's
+    plan uploads the big image first, so once B asks for the small one, the paused
+    reader of the big one stops at once (no 30 s join timeout)."""
+    opener = Opener(n=50)
+    fanout = FanOut(opener, join_timeout=30, buffer_bytes=2 * CHUNK)
+    big, small = master("big", size=50 * CHUNK), master("small", size=CHUNK)
+    for region in ("A", "B"):
+        fanout.plan(region, ["big", "small"])
+    fanout.expect("big", {"A", "B"})
+    a = fanout.source_for("A", big).chunks()
+    next(a)
+    a.close()  # A's upload failed; B has not come to the big image
+    (broadcast,) = fanout._broadcasts
+    assert not broadcast.done.wait(0.2)  # paused: B may still join
+    fanout.source_for("B", small)  # B skipped the big image (e.g. its upload was dropped)
+    assert broadcast.done.wait(5) and broadcast.spool.closed

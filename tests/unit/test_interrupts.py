@@ -11,6 +11,7 @@ import threading
 
 import pytest
 
+from glancesync.batch import SyncOptions
 from glancesync.errors import Cancelled, Interrupted
 from glancesync.interrupts import SignalStop, Stop, stop_on_signals
 from tests.support.chunked_uploads import SIZES, ChunkedUploads, names
@@ -63,7 +64,7 @@ def test_queued_batches_do_not_start_after_a_signal(world):
             stop.request(signal.SIGTERM)
         return stop()
 
-    results = gs.sync_regions(REGIONS, max_workers=1, should_cancel=check)
+    results = gs.sync_regions(REGIONS, SyncOptions(max_workers=1, cancel=lambda ref: check()))
     message = "interrupted by SIGTERM; half-uploaded images deleted"
     assert [r.error for r in results] == [message] * 3
     assert "Caceres" not in listed  # never listed, planned nor started

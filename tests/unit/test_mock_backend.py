@@ -10,11 +10,12 @@ from glancesync.backends import make_backends, mock_store_from_env
 from glancesync.backends.csvfile import read_backup, write_backup
 from glancesync.backends.mock import MockBackend, MockImageSource, MockStore
 from glancesync.config import Config, MainOptions, Target
+from glancesync.credentials import Connection
 from glancesync.errors import BackendError, ConfigError
 from glancesync.image import SOURCE_HASH, SOURCE_ID, Image
 
-MASTER = Target(name="master", tenant="tenant1")
-OTHER = Target(name="other", tenant="tenant2", tenant_id="abc")
+MASTER = Target(name="master", connection=Connection("", tenant="tenant1"))
+OTHER = Target(name="other", connection=Connection("", tenant="tenant2"), tenant_id="abc")
 
 
 def master_image(n: int = 1, **changes) -> Image:

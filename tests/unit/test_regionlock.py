@@ -16,6 +16,7 @@ import pytest
 
 from glancesync.backends import make_backends
 from glancesync.backends.mock import MockStore
+from glancesync.batch import SyncOptions
 from glancesync.config import load_config
 from glancesync.engine import GlanceSync
 from glancesync.errors import Cancelled, ConfigError
@@ -120,7 +121,7 @@ def test_a_busy_region_fails_and_the_others_go_on(tmp_path, caplog):
     os.makedirs(tmp_path / "locks", exist_ok=True)
     held.acquire(0)
     with caplog.at_level(logging.INFO, logger="lock-test"):
-        results = gs.sync_regions(["Burgos", "Caceres"], max_workers=2)
+        results = gs.sync_regions(["Burgos", "Caceres"], SyncOptions(max_workers=2))
     assert results[0].failed and results[0].error == f"Burgos: {BUSY}"
     assert f"Burgos: {BUSY}" in caplog.messages
     assert not results[1].failed and [i.name for i in store.images("Caceres")] == ["a"]
@@ -188,3 +189,69 @@ def test_a_listing_prefetched_before_another_run_ended_is_not_used(tmp_path):
     assert not gs.sync_region(ref, catalogue=catalogue).failed
     assert listings.count("Burgos") == 2
     assert [image.id for image in store.images("Burgos")] == ["theirs"]  # no second copy
+
+
+# -- the mock backend locks as the real one does (its key names its store) --------------
+def mock_engine(tmp_path, folder) -> tuple[GlanceSync, MockStore]:
+    """A plain mock backend (no lock key added) on the persistent store ``folder``."""
+    master = Image(name="a", id="m1", owner="tenant1id", is_public=True, checksum="c", size=3)
+    store = MockStore.persistent(str(folder))
+    store.add_region("Valladolid", [master])
+    store.add_region("Burgos")
+    config = load_config(text=CONFIG.format(lock_dir=tmp_path / "locks"), environ={})
+    gs = GlanceSync(config, make_backends(config, {}, store=store), logging.getLogger("lock-test"))
+    return gs, store
+
+
+def blocked_run(gs: GlanceSync, store: MockStore):
+    """Start a sync of Burgos that holds its lock inside its upload until released."""
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+    original = store.upload
+
+    def upload(*args: Any, **kw: Any):
+        entered.set()
+        assert release.wait(10)
+        return original(*args, **kw)
+
+    store.upload = upload  # type: ignore[method-assign]
+    thread = threading.Thread(target=lambda: results.append(gs.sync_region("Burgos")))
+    results: list[Any] = []
+    thread.start()
+    assert entered.wait(10)
+    return release, thread, results
+
+
+def test_two_runs_on_one_mock_store_exclude_each_other(tmp_path):
+    first, store = mock_engine(tmp_path, tmp_path / "store")
+    second, _ = mock_engine(tmp_path, tmp_path / "store")
+    release, thread, results = blocked_run(first, store)
+    try:
+        busy = second.sync_region("Burgos")
+    finally:
+        release.set()
+        thread.join(10)
+    assert busy.failed and busy.error == f"Burgos: {BUSY}"
+    assert not results[0].failed
+
+
+def test_mock_stores_with_a_same_named_region_do_not_contend(tmp_path):
+    first, store = mock_engine(tmp_path, tmp_path / "one")
+    second, other = mock_engine(tmp_path, tmp_path / "two")
+    release, thread, results = blocked_run(first, store)
+    try:
+        alone = second.sync_region("Burgos")
+    finally:
+        release.set()
+        thread.join(10)
+    assert not alone.failed and [i.name for i in other.images("Burgos")] == ["a"]
+    assert not results[0].failed
+
+
+def test_the_mock_lock_key_names_its_store():
+    a, b = MockStore(), MockStore()
+    config = load_config(text=CONFIG.format(lock_dir="/x"), environ={})
+    key_a = make_backends(config, {}, store=a)["master"].lock_key("Burgos")
+    key_b = make_backends(config, {}, store=b)["master"].lock_key("Burgos")
+    assert key_a != key_b and key_a.endswith("|Burgos")

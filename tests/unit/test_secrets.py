@@ -42,8 +42,8 @@ def assert_no_secret(text: str) -> None:
 
 def test_config_repr_hides_every_password():
     config = load_config(text=TEXT, environ={})
-    assert config.targets["other"].password == PLAIN  # really loaded...
-    assert config.targets["master"].password == ENCODED_SECRET
+    assert config.targets["other"].connection.password == PLAIN  # really loaded...
+    assert config.targets["master"].connection.password == ENCODED_SECRET
     assert_no_secret(repr(config))  # ...but never shown
     assert_no_secret(str(config))
     for target in config.targets.values():

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from glancesync.backends.mock import MockStore
+from glancesync.batch import SyncOptions
 from glancesync.image import Image
 from tests.support.syncworld import CHUNK, REGIONS, CountingSource, build_world, master_images
 
@@ -64,9 +65,8 @@ def uploaded(store: MockStore, region: str) -> list[str]:
 def test_each_shared_image_is_read_once(world):
     gs, store, reads, backends = world
     done = []
-    results = gs.sync_regions(
-        REGIONS, max_workers=3, on_done=lambda ref, result: done.append(ref.full)
-    )
+    options = SyncOptions(max_workers=3, on_done=lambda ref, result: done.append(ref.full))
+    results = gs.sync_regions(REGIONS, options)
     assert [r.failed for r in results] == [False] * 3
     assert [r.region for r in results] == REGIONS
     assert sorted(done) == sorted(REGIONS)
@@ -84,7 +84,7 @@ def test_a_failing_region_does_not_stop_the_others(world):
     gs, store, reads, _ = world
     store.fail_on("Caceres", "upload", after=1)
     start = time.monotonic()
-    results = gs.sync_regions(REGIONS, max_workers=3, join_timeout=10)
+    results = gs.sync_regions(REGIONS, SyncOptions(max_workers=3, join_timeout=10))
     assert time.monotonic() - start < 3  # nobody waited for Caceres until the timeout
     assert [r.failed for r in results] == [False, True, False]
     assert results[1].error == "Caceres: Upload of image2 Failed. Cause: injected fault"
@@ -100,7 +100,7 @@ def test_a_failing_region_does_not_stop_the_others(world):
 def test_fewer_workers_than_regions_never_wait_for_queued_regions(world):
     gs, store, reads, _ = world
     start = time.monotonic()
-    results = gs.sync_regions(REGIONS, max_workers=2, join_timeout=10)
+    results = gs.sync_regions(REGIONS, SyncOptions(max_workers=2, join_timeout=10))
     assert time.monotonic() - start < 3
     assert not any(r.failed for r in results)
     # the first two regions share each read; the third starts after one of them and
@@ -114,7 +114,7 @@ def test_fewer_workers_than_regions_never_wait_for_queued_regions(world):
 def test_a_region_whose_listing_fails_takes_no_part(world):
     gs, store, reads, _ = world
     store.fail_on("Burgos", "list")
-    results = gs.sync_regions(REGIONS, max_workers=3, join_timeout=10)
+    results = gs.sync_regions(REGIONS, SyncOptions(max_workers=3, join_timeout=10))
     assert results[0].failed
     assert results[0].error == "Burgos: Error retrieving image list. Cause: injected fault"
     assert not results[1].failed and not results[2].failed
@@ -124,7 +124,7 @@ def test_a_region_whose_listing_fails_takes_no_part(world):
 def test_dry_run_reads_and_writes_nothing(world):
     gs, store, reads, _ = world
     before = store.snapshot()
-    results = gs.sync_regions(REGIONS, dry_run=True, max_workers=3)
+    results = gs.sync_regions(REGIONS, SyncOptions(dry_run=True, max_workers=3))
     assert not any(r.failed for r in results)
     assert store.snapshot() == before
     assert not reads
@@ -133,5 +133,5 @@ def test_dry_run_reads_and_writes_nothing(world):
 def test_a_master_listing_failure_fails_every_region(world):
     gs, store, _, _ = world
     store.fail_on("Valladolid", "list")
-    results = gs.sync_regions(REGIONS, max_workers=3)
+    results = gs.sync_regions(REGIONS, SyncOptions(max_workers=3))
     assert [r.failed for r in results] == [True] * 3

@@ -22,7 +22,10 @@ from app import leases
 from app.errors import ApiError
 from app.models import FAILED, SYNCED, Task, db
 from app.regions import core
-from app.tasks import TASK_RUN, LiveTask, TaskRunner, run_is_dead, runner, start_sync
+from app.tasks.creation import start_sync
+from app.tasks.live import LiveTask
+from app.tasks.runner import TASK_RUN, TaskRunner, run_is_dead, runner
+from glancesync.batch import SyncOptions
 from glancesync.errors import BackendError, ConfigError
 from glancesync.leftovers import Runs
 from glancesync.regions import RegionRef
@@ -138,14 +141,14 @@ def run_group(tasks_runner: TaskRunner, members: list[tuple[str, str]]) -> None:
     try:
         with app.app_context():
             gs = core().glancesync()
-            gs.sync_regions(
-                list(ids),
+            options = SyncOptions(
                 max_workers=len(ids),
                 progress=_Progress(lives),
                 on_done=on_done,
-                cancel_for=lambda ref: lives[ref.full].should_stop,
+                cancel=lambda ref: lives[ref.full].should_stop(),
                 runs=Runs(run_id=f"{TASK_RUN}{members[0][0]}", is_dead=run_is_dead),
             )
+            gs.sync_regions(list(ids), options)
             db.session.remove()
     except Exception as exc:  # every failure must end the tasks, never leave them syncing
         message = exc.description if isinstance(exc, ApiError) else str(exc) or type(exc).__name__
