@@ -14,15 +14,18 @@ test, which is checked by looking for their fixed words in the test sources.
 
 from __future__ import annotations
 
+import logging.handlers
 import re
 import shutil
+import sys
 from functools import cache
 from pathlib import Path
 
 import pytest
 
 from glancesync.cli import main
-from tests.test_scenarios import SCENARIOS, LogLines, load_scenario
+from tests.support.logs import lines_of
+from tests.support.scenarios import SCENARIOS, load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 _PLACEHOLDER = re.compile(r"<([^<>]+)>")
@@ -113,14 +116,15 @@ def replayed_lines() -> set[str]:
     for name in SCENARIOS:
         for dry_run in (False, True):
             gs, _, regions = load_scenario(name)
-            logged = LogLines()
+            # caplog is per test: this module-wide fixture keeps the records in a buffer
+            logged = logging.handlers.BufferingHandler(capacity=sys.maxsize)
             gs.log.addHandler(logged)
             try:
                 for region in regions:
                     gs.sync_region(region, dry_run=dry_run)
             finally:
                 gs.log.removeHandler(logged)
-            lines.update(logged.lines)
+            lines.update(lines_of(logged.buffer))
     return lines
 
 

@@ -3,50 +3,17 @@
 from __future__ import annotations
 
 import csv
-import logging
 import os
 import re
-from pathlib import Path
 
 import pytest
 
 from glancesync import report
-from glancesync.backends import make_backends
 from glancesync.backends.csvfile import read_backup
 from glancesync.backends.mock import MockStore
-from glancesync.config import load_config
 from glancesync.engine import GlanceSync
 from glancesync.result import RegionResult
-
-ROOT = Path(__file__).parent / "scenarios"
-DEFAULT_CONFIG = """
-[main]
-master_region = Valladolid
-
-[master]
-credential = user,ZmFrZXBhc3N3b3JkLG9mY291cnNl,http://server:5000/v3,tenant1
-metadata_set = nid, type
-
-[other]
-credential = user2,ZmFrZXBhc3N3b3JkLG9mY291cnNl,http://server2:5000/v3,tenant2
-metadata_set = type
-metadata_condition = image.is_public and 'type' in image.user_properties and
-    image.user_properties['type'] == 'baseimage'
-"""
-SCENARIOS = sorted(p.name for p in ROOT.iterdir() if p.is_dir() and "." not in p.name)
-
-
-def load_scenario(name: str) -> tuple[GlanceSync, MockStore, list[str]]:
-    folder = ROOT / name
-    config_file = folder / "config"
-    text = config_file.read_text() if config_file.exists() else DEFAULT_CONFIG
-    config = load_config(text=text, environ={})
-    store = MockStore.load(str(folder))
-    log = logging.getLogger("scenario")
-    log.setLevel(logging.INFO)
-    gs = GlanceSync(config, make_backends(config, environ={}, store=store), log)
-    regions = sorted(p.stem for p in (ROOT / f"{name}.status_pre").glob("*.csv"))
-    return gs, store, regions
+from tests.support.scenarios import ROOT, SCENARIOS, load_scenario
 
 
 def status_text(gs: GlanceSync, region: str) -> str:
@@ -96,17 +63,6 @@ def outcome_rows(result: RegionResult) -> list[list[str]]:
     return rows
 
 
-class LogLines(logging.Handler):
-    """The ``LEVEL:message`` lines of the scenario logger, as the CLI prints them (7.7)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(f"{record.levelname}:{record.getMessage()}")
-
-
 def expected_log(name: str, region: str) -> list[str] | None:
     """Lines of ``S.log/<F>.txt`` (optional) that the region's sync must log, in order."""
     path = ROOT / f"{name}.log" / f"{region}.txt"
@@ -131,15 +87,11 @@ def test_status_before(name):
 
 
 @pytest.mark.parametrize("name", [s for s in SCENARIOS if (ROOT / f"{s}.result").is_dir()])
-def test_sync_result_and_status_after(name):
+def test_sync_result_and_status_after(name, log_lines):
     gs, store, regions = load_scenario(name)
     for region in regions:
-        logged = LogLines()
-        gs.log.addHandler(logged)
-        try:
-            result = gs.sync_region(region)
-        finally:
-            gs.log.removeHandler(logged)
+        logged = log_lines(gs.log)
+        result = gs.sync_region(region)
         assert outcome_rows(result) == expected_outcome(name, region), region
         wanted = expected_log(name, region)
         assert wanted is None or in_order(wanted, logged.lines), (region, logged.lines)

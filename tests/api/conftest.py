@@ -9,11 +9,8 @@ the CSV mock backend (GLANCESYNC_USE_MOCK).
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -21,82 +18,22 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
-from jsonschema import Draft202012Validator
-from openapi_core import OpenAPI
-from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
-from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
-from sqlalchemy import delete
 
 from app import create_app
-from app.models import Task, db
-from app.routes import openapi_document
-from app.tasks import start_service
-from app.workers import new_worker, process_scope
-from tests.api.fakes import TOKENS, FakeValidator
-
-POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
-CORE_CONFIG = """\
-[main]
-master_region = Valladolid
-
-[master]
-credential = user1,cGFzczE=,http://keystone.invalid:5000/v3,tenant1
-
-[other]
-credential = user2,cGFzczI=,http://keystone2.invalid:5000/v3,tenant2
-"""
-
-BACKUPS = {
-    "Valladolid": [
-        "Valladolid,img01,001,active,10485760,c01,tenant1id,True,{'type': 'base'}",
-        "Valladolid,img02,002,active,20971520,c02,tenant1id,True,{'type': 'base'}",
-        "Valladolid,img03,003,active,31457280,c03,tenant1id,True,{'type': 'base'}",
-    ],
-    "Burgos": [
-        "Burgos,img01,101,active,10485760,c01,tenant1id,True,{'type': 'base'}",
-        "Burgos,img03,103,active,31457280,zz3,tenant1id,True,{'type': 'base'}",
-    ],
-    "Caceres": [],
-    "other:Madrid": [
-        "other:Madrid,img01,201,active,10485760,c01,tenant2id,True,{'type': 'base'}",
-    ],
-}
-FAULTS = "Caceres,list,0\n"
-
-SERVER_CFG = """\
-[openstack]
-KEYSTONE_URL = http://keystone.invalid:5000/v2.0
-ADM_USER = glancesync-admin
-ADM_PASS = {password}
-ADM_TENANT_NAME = service
-
-[glancesync]
-OWNER = Test Owner
-
-[http]
-SETTINGS_TYPE = old
-"""
-SERVICE_PASSWORD = "pa55-very-secret"
-
-LOGGING_CFG = """\
-[loggers]
-keys = root
-
-[handlers]
-keys = null
-
-[formatters]
-keys =
-
-[logger_root]
-level = DEBUG
-handlers = null
-
-[handler_null]
-class = NullHandler
-args = ()
-"""
+from app.models import db
+from app.tasks import TaskRunner
+from app.workers import process_scope
+from tests.api.fakes import FakeValidator
+from tests.support.service_app import clean, make_app
+from tests.support.service_files import (
+    BACKUPS,
+    CORE_CONFIG,
+    FAULTS,
+    LOGGING_CFG,
+    POSTGRES_ADMIN_URL,
+    SERVER_CFG,
+    SERVICE_PASSWORD,
+)
 
 
 # -- files ---------------------------------------------------------------------------------
@@ -179,83 +116,6 @@ def database_url(
 
 
 # -- applications --------------------------------------------------------------------------
-class ValidatingClient(FlaskClient):
-    """A test client that checks every answer against app/openapi.json."""
-
-    def open(self, *args, **kwargs):
-        response = super().open(*args, **kwargs)
-        check_openapi(response)
-        return response
-
-
-_OPENAPI = OpenAPI.from_dict(openapi_document())
-_ERROR_SCHEMA = Draft202012Validator(openapi_document()["components"]["schemas"]["Error"])
-
-
-SECRETS = (SERVICE_PASSWORD, *TOKENS)
-
-
-def check_openapi(response) -> None:
-    """Documented operations: the full response check; others (404/405): the error body.
-    No answer ever holds the service password or a token."""
-    assert response.content_type == "application/json", response.content_type
-    for secret in SECRETS:
-        assert secret.encode() not in response.data
-    body = response.request.environ.get("wsgi.input")
-    if body is not None and body.seekable():
-        body.seek(0)  # the view read the request body: the check reads it again
-    request = WerkzeugOpenAPIRequest(response.request)
-    try:
-        _OPENAPI.validate_response(request, WerkzeugOpenAPIResponse(response))
-    except (PathNotFound, OperationNotFound):
-        assert response.status_code in (404, 405), response.status_code
-        _ERROR_SCHEMA.validate(json.loads(response.get_data()))
-
-
-def make_app(
-    database_url: str, server_files: dict[str, str], core_files: dict[str, str], **config
-) -> Flask:
-    """An app as a serving process has it: recovery done and lease loop running, unless
-    ``RECOVER_ON_START=False``; ``WORKER_SCOPE`` makes it another process (``as_process``)."""
-    serve = config.pop("RECOVER_ON_START", True)
-    scope = config.pop("WORKER_SCOPE", None)
-    settings = {
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "CONFIGURE_LOGGING": False,
-        "TOKEN_VALIDATOR": FakeValidator(),
-        "CORE_CONFIG_FILE": core_files["config"],
-        "HEARTBEAT_INTERVAL": 0.2,
-        **config,
-    }
-    app = create_app(settings, environ=server_files)
-    app.test_client_class = ValidatingClient
-    if scope is not None:
-        as_process(app, scope)
-    if serve:
-        start_service(app)
-    return app
-
-
-def as_process(app: Flask, scope: str) -> None:
-    """Give the app's runner the identity of another serving process of this host.
-
-    The apps of one test share this process's pid, where real serving processes have one
-    each; a runner judges a task named with its own pid by whether it holds it. So each
-    further serving app gets a pid namespace (scope) of its own: the others then judge its
-    tasks as those of another process whose pid they cannot check, by heartbeat alone."""
-    app.extensions["glancesync.tasks"]._worker = replace(new_worker(), scope=scope)
-
-
-def clean(app: Flask) -> None:
-    app.extensions["glancesync.tasks"].shutdown(wait=True)
-    with app.app_context():
-        db.session.execute(delete(Task))
-        db.session.commit()
-        db.session.remove()
-        db.engine.dispose()
-
-
 @pytest.fixture
 def app_factory(
     database_url: str,
@@ -298,14 +158,10 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-def wait_for_task(client: FlaskClient, location: str, headers: dict, timeout: float = 20) -> dict:
-    """Poll a task until it leaves ``syncing``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        body = client.get(location, headers=headers).get_json()
-        if body["status"] != "syncing" or time.monotonic() > deadline:
-            return body
-        time.sleep(0.05)
+@pytest.fixture
+def hold_syncs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tasks are created but never run: they stay ``syncing`` for the test to look at."""
+    monkeypatch.setattr(TaskRunner, "launch", lambda self, task_id, region: None)
 
 
 @pytest.fixture(scope="session")

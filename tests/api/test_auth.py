@@ -15,7 +15,6 @@ from app import create_app
 from app.oslo_config import AUTHTOKEN, build_conf
 from app.settings import OpenStackSettings, SettingsError
 from glancesync.credentials import Connection
-from tests.api.conftest import make_app
 from tests.api.fakes import (
     ADMIN,
     DOMAIN_ADMIN,
@@ -26,6 +25,7 @@ from tests.api.fakes import (
     SYSTEM_ADMIN,
     SYSTEM_READER,
 )
+from tests.support.service_app import make_app
 
 REPO = Path(__file__).resolve().parents[2]
 TASKS = "/v1/regions/Burgos/tasks"

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.api.fakekeystone import GOOD_TOKEN, SERVICE_PASSWORD, fake_keystone
+from tests.support.network import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 VALIDATE = """
@@ -31,12 +32,6 @@ settings = OpenStackSettings(
 info = KeystoneValidator(settings, build_conf(cfg_file, settings)).validate(token)
 print(info.user if info else "invalid")
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -20,9 +20,11 @@ from sqlalchemy import select, update
 
 from app.broker import TASK_NAME
 from app.models import Task, db
-from tests.api.conftest import SERVER_CFG, SERVICE_PASSWORD, make_app
 from tests.api.fakes import ADMIN
-from tests.brokers import REPO, WorkerProcess, publish_again, rabbit_vhost
+from tests.support.brokers import REPO, WorkerProcess, publish_again, rabbit_vhost
+from tests.support.service_app import clean, make_app
+from tests.support.service_files import SERVER_CFG, SERVICE_PASSWORD
+from tests.support.waiting import wait_until
 
 TOKEN = {"X-Auth-Token": ADMIN}
 
@@ -62,7 +64,7 @@ def service(tmp_path, core_files, database_url, broker, monkeypatch) -> Iterator
 
     def worker(environ: dict[str, str], *args: str) -> WorkerProcess:
         workers.append(WorkerProcess(environ, tmp_path / "workers", *args))
-        wait_for(workers[-1].ready, 60)
+        wait_until(workers[-1].ready, 60)
         return workers[-1]
 
     make.worker = worker
@@ -71,17 +73,8 @@ def service(tmp_path, core_files, database_url, broker, monkeypatch) -> Iterator
         process.stop()
     for app in apps:
         app.extensions["glancesync.tasks"].shutdown(wait=True)
-    from tests.api.conftest import clean
-
     for app in apps:
         clean(app)
-
-
-def wait_for(condition, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
 
 
 def messages(broker: str, queue: str) -> list[tuple[str, list]]:
@@ -150,11 +143,11 @@ def test_a_worker_syncs_the_task_and_a_duplicate_message_syncs_nothing(service, 
     client = app.test_client()
     worker = service.worker(environ)
     location = client.post("/v1/regions/Burgos/tasks", headers=TOKEN).headers["Location"]
-    wait_for(lambda: task(client, location)["status"] == "synced", 30)
+    wait_until(lambda: task(client, location)["status"] == "synced", 30)
     first = task(client, location)
     assert worker_pid(app, first["taskId"]) == worker.pid  # the worker ran it
     publish_again(broker, first["taskId"], "Burgos", "glancesync")
-    wait_for(lambda: f"Message of task {first['taskId']} dropped" in worker.text(), 30)
+    wait_until(lambda: f"Message of task {first['taskId']} dropped" in worker.text(), 30)
     assert task(client, location) == first  # not synced a second time
     assert len(client.get("/v1/regions/Burgos/tasks", headers=TOKEN).get_json()["tasks"]) == 1
 
@@ -167,7 +160,7 @@ def test_a_routed_region_runs_only_on_its_queues_worker(service):
     owners = {}
     for region in ("Burgos", "Caceres", "Burgos"):
         location = client.post(f"/v1/regions/{region}/tasks", headers=TOKEN).headers["Location"]
-        wait_for(lambda loc=location: task(client, loc)["status"] in ("synced", "failed"), 30)
+        wait_until(lambda loc=location: task(client, loc)["status"] in ("synced", "failed"), 30)
         task_id = task(client, location)["taskId"]
         owners.setdefault(region, set()).add(worker_pid(app, task_id))
     assert owners == {"Burgos": {east.pid}, "Caceres": {default.pid}}
@@ -251,7 +244,7 @@ def test_a_follow_up_waits_on_the_queue_until_the_running_sync_ends(service):
         db.session.remove()
     client = app.test_client()
     location = f"/v1/regions/Burgos/tasks/{follow_id}"
-    wait_for(lambda: worker.text().count("Retry in") >= 2, 30)  # republished, not dropped
+    wait_until(lambda: worker.text().count("Retry in") >= 2, 30)  # republished, not dropped
     assert task(client, location)["status"] == "queued"
     with app.app_context():
         db.session.execute(
@@ -260,5 +253,5 @@ def test_a_follow_up_waits_on_the_queue_until_the_running_sync_ends(service):
         db.session.commit()
         db.session.remove()
     runner.release(running)
-    wait_for(lambda: task(client, location)["status"] == "synced", 30)
+    wait_until(lambda: task(client, location)["status"] == "synced", 30)
     assert worker_pid(app, follow_id) == worker.pid

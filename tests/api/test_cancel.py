@@ -10,42 +10,19 @@ one that does not run the sync, so they must go through the database.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from flask import Flask
 
 from app.regions import core
 from app.tasks import TaskRunner
-from tests.api.conftest import wait_for_task
 from tests.api.fakes import ADMIN, MEMBER
+from tests.support.gated_uploads import CHUNKS, GatedUploads, burgos_images
+from tests.support.service_app import wait_for_task
+from tests.support.waiting import wait_until
 
 AUTH = {"X-Auth-Token": ADMIN}
-CHUNKS = 4
-IMG02 = 20971520  # the one image Burgos lacks (tests/api/conftest.py)
-
-
-class GatedUploads:
-    """A backend whose uploads send ``CHUNKS`` progress chunks, waiting at the gate after
-    the first; the wrapped mock stores the image only once every chunk went through."""
-
-    def __init__(self, inner: Any, started: threading.Event, gate: threading.Event):
-        self.inner, self.started, self.gate = inner, started, gate
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def upload(self, region, master, is_public, properties, source, progress=None):
-        chunk = master.size // CHUNKS
-        for index in range(CHUNKS):
-            if progress is not None:
-                progress(chunk if index < CHUNKS - 1 else master.size - chunk * index)
-            if index == 0:
-                self.started.set()
-                assert self.gate.wait(10), "the test never opened the gate"
-        return self.inner.upload(region, master, is_public, properties, source, None)
+IMG02 = 20971520  # the one image Burgos lacks (tests/support/service_files.py)
 
 
 @pytest.fixture
@@ -64,27 +41,11 @@ def apps(app_factory, gates) -> tuple[Flask, Flask]:
     gates[1].set()  # never leave a sync thread waiting
 
 
-def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.02)
-
-
 def start(app: Flask, started: threading.Event, region: str = "Burgos") -> str:
     response = app.test_client().post(f"/v1/regions/{region}/tasks", headers=AUTH)
     assert response.status_code == 202
     assert started.wait(10), "the upload did not start"
     return response.headers["Location"]
-
-
-def burgos_images(app: Flask) -> list[str]:
-    with app.app_context():
-        return [
-            image.name for image in core().glancesync().backends["master"].store.images("Burgos")
-        ]
 
 
 def test_a_syncing_task_shows_its_progress_through_another_worker(apps, gates):
@@ -96,8 +57,7 @@ def test_a_syncing_task_shows_its_progress_through_another_worker(apps, gates):
         body = client.get(location, headers=AUTH).get_json()
         return body if body["progress"]["images"] else None
 
-    body = eventually(progress)
-    assert body is not None, "no progress stored"
+    body = wait_until(progress, 5.0, what="progress stored")
     assert body["status"] == "syncing" and body["cancelRequested"] is False
     assert body["progress"]["bytesTotal"] == IMG02
     assert body["progress"]["bytesDone"] == IMG02 // CHUNKS
@@ -131,7 +91,7 @@ def test_cancel_through_another_worker_stops_mid_upload(apps, gates):
     runner: TaskRunner = running.extensions["glancesync.tasks"]
     live = runner.live(task_id)
     assert live is not None
-    assert eventually(live.cancel.is_set), "the cancel never reached the running worker"
+    wait_until(live.cancel.is_set, 5.0, what="the cancel to reach the running worker")
     gates[1].set()  # the next chunk raises Cancelled
 
     final = wait_for_task(client, location, AUTH)

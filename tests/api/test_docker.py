@@ -13,16 +13,15 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.api.conftest import SERVER_CFG
-from tests.api.test_manage import free_port
+from tests.support.manage_process import wait_for_server
+from tests.support.network import free_port
+from tests.support.service_files import SERVER_CFG
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
@@ -143,7 +142,7 @@ def test_the_image_command_runs_as_an_unprivileged_user_on_read_only_code(root):
         start_new_session=True,
     )
     try:
-        info = wait_for(port, process)
+        info = wait_for_server(port, process, timeout=60)
         assert info["owner"] == "Test Owner"
         assert (tree["data"] / "glancesyncapi.db").is_file()  # made by db upgrade
         uid_line = Path(f"/proc/{process.pid}/status").read_text().split("Uid:")[1].split()
@@ -155,19 +154,6 @@ def test_the_image_command_runs_as_an_unprivileged_user_on_read_only_code(root):
     assert sorted(str(p) for p in tree["code"].rglob("*")) == before  # nothing written
     assert "Booting worker" in output or "Listening at" in output, output[-2000:]
     assert not (tree["data"] / "glancesync-api.log").exists()  # logs go to stdout
-
-
-def wait_for(port: int, process: subprocess.Popen, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(process.communicate()[0].decode(errors="replace")[-3000:])
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
-                return json.load(response)
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError("the server did not answer")
 
 
 def test_the_compose_file_has_a_broker_and_workers_for_the_celery_shape():

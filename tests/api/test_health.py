@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 
 from app.models import db
 from app.settings import load_settings
-from tests.api.conftest import SERVER_CFG
+from tests.support.service_files import SERVER_CFG
 
 
 def drain(app, path) -> None:

@@ -2,7 +2,7 @@
 
 Each must end in a 4xx JSON error of BEHAVIOUR.md 10.1 (never a 500, never a stack trace),
 and must leave the database as it was. The test client also checks every answer against
-app/openapi.json and for leaked secrets (tests/api/conftest.py).
+app/openapi.json and for leaked secrets (tests/support/service_app.py).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 
 from app.models import Task, db
 from app.tasks import TaskRunner
-from tests.api.conftest import _ERROR_SCHEMA, check_openapi
 from tests.api.fakes import ADMIN
+from tests.support.service_app import ERROR_SCHEMA, check_openapi
 
 AUTH = {"X-Auth-Token": ADMIN}
 KB10 = "A" * 10_240
@@ -92,7 +92,7 @@ class HostileClient(FlaskClient):
         except ResponseNotFound:
             segments = response.request.path.split("/")[1:]
             assert response.status_code == 404 and ("" in segments or ".." in segments)
-            _ERROR_SCHEMA.validate(json.loads(response.get_data()))
+            ERROR_SCHEMA.validate(json.loads(response.get_data()))
         return response
 
 

@@ -25,10 +25,9 @@ from app.models import FAILED, QUEUED, SYNCING, Task, db, db_now
 from app.regions import core
 from app.tasks import INTERRUPTED, TaskRunner, start_sync
 from tests.api.fakes import ADMIN
-from tests.api.test_cancel import GatedUploads, burgos_images, eventually
-from tests.api.test_tasks import HOST, add_task, dead_pid, hold_syncs, stored
-
-__all__ = ["hold_syncs"]  # a fixture used here
+from tests.support.gated_uploads import GatedUploads, burgos_images
+from tests.support.task_rows import HOST, add_task, dead_pid, stored
+from tests.support.waiting import wait_until
 
 AUTH = {"X-Auth-Token": ADMIN}
 REPO = Path(__file__).resolve().parents[2]
@@ -145,7 +144,7 @@ def test_the_heartbeat_goes_on_when_progress_writes_fail(app, monkeypatch, hold_
     live = runner_of(app).live(task_id)
     live.tracker("Burgos", "img02", 100)(10)  # progress to write: each write fails
     first = stored(app, task_id).heartbeat
-    assert eventually(lambda: stored(app, task_id).heartbeat > first, timeout=3)
+    wait_until(lambda: stored(app, task_id).heartbeat > first, 3)
     assert not live.lost.is_set()
 
 
@@ -155,7 +154,7 @@ def test_every_serving_process_sweeps_dead_tasks_on_its_own(app_factory):
     serving = app_factory(DEAD_AFTER=1.0)
     task_id = add_task(serving, "Burgos", "otherhost:4242:abc", age=0.5)
     assert stored(serving, task_id).status == SYNCING
-    assert eventually(lambda: stored(serving, task_id).status == FAILED, timeout=3)
+    wait_until(lambda: stored(serving, task_id).status == FAILED, 3)
     assert stored(serving, task_id).message == INTERRUPTED
 
 
@@ -171,10 +170,10 @@ def test_a_process_that_lost_its_lease_stops_and_never_writes_the_row(app_factor
     set_row(running, task_id, status=FAILED, message=INTERRUPTED)
     newer = add_task(running, "Burgos", "otherhost:1:new", age=0)
     live = runner_of(running).live(task_id)
-    assert eventually(live.lost.is_set), "the lost lease was not noticed"
+    wait_until(live.lost.is_set, 5.0, what="the lost lease to be noticed")
     assert live.cancel.is_set()
     gates[1].set()
-    assert eventually(lambda: runner_of(running).live(task_id) is None)
+    wait_until(lambda: runner_of(running).live(task_id) is None, 5.0)
     old = stored(running, task_id)
     assert (old.status, old.message, old.images) == (FAILED, INTERRUPTED, "[]")
     assert stored(running, newer).status == SYNCING
@@ -192,9 +191,9 @@ def test_a_frozen_process_stops_before_its_next_renewal(app_factory, gates):
     task_id = task_id.get_json()["taskId"]
     assert gates[0].wait(10)
     live = runner_of(running).live(task_id)
-    assert eventually(live.should_stop, timeout=2)
+    wait_until(live.should_stop, 2)
     gates[1].set()
-    assert eventually(lambda: runner_of(running).live(task_id) is None)
+    wait_until(lambda: runner_of(running).live(task_id) is None, 5.0)
     assert stored(running, task_id).status == SYNCING  # left to the sweepers
     assert "img02" not in burgos_images(running)
 
@@ -213,7 +212,7 @@ def test_the_final_write_is_retried_on_database_errors(app_factory, monkeypatch)
     monkeypatch.setattr(leases, "finish", flaky)
     task_id = running.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH)
     task_id = task_id.get_json()["taskId"]
-    assert eventually(lambda: stored(running, task_id).status != SYNCING, timeout=10)
+    wait_until(lambda: stored(running, task_id).status != SYNCING, 10)
     assert stored(running, task_id).status == "synced" and len(calls) == 3
 
 
@@ -227,7 +226,7 @@ def test_a_final_write_that_keeps_failing_is_logged(app_factory, monkeypatch, ca
     caplog.set_level(logging.WARNING, "GlanceSync-API")
     task_id = running.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH)
     task_id = task_id.get_json()["taskId"]
-    assert eventually(lambda: runner_of(running).live(task_id) is None, timeout=10)
+    wait_until(lambda: runner_of(running).live(task_id) is None, 10)
     assert f"Task {task_id} of region Burgos: final status synced not written" in caplog.text
 
 
@@ -248,7 +247,7 @@ def test_a_follow_up_is_queued_behind_the_running_sync_then_runs(app_factory, ga
     listed = running.test_client().get("/v1/regions/Burgos/tasks", headers=AUTH).get_json()
     assert [t["status"] for t in listed["tasks"]] == [QUEUED, SYNCING]
     gates[1].set()
-    assert eventually(lambda: stored(running, queued_id).status == "synced", timeout=10)
+    wait_until(lambda: stored(running, queued_id).status == "synced", 10)
     assert stored(running, first["taskId"]).status == "synced"
 
 
@@ -256,7 +255,7 @@ def test_a_queued_task_nobody_claims_ends_failed(app_factory):
     serving = app_factory(QUEUE_TIMEOUT=0.5)
     add_task(serving, "Burgos", "otherhost:4242:abc", age=0)  # the region stays busy
     queued = add_task(serving, "Burgos", "", age=0, status=QUEUED)
-    assert eventually(lambda: stored(serving, queued).status == FAILED, timeout=3)
+    wait_until(lambda: stored(serving, queued).status == FAILED, 3)
     assert stored(serving, queued).message == (
         "Not started: no server claimed this queued task within 0.5 s"
     )
@@ -265,7 +264,7 @@ def test_a_queued_task_nobody_claims_ends_failed(app_factory):
 def test_a_queued_task_of_a_free_region_is_claimed_by_a_serving_process(app_factory):
     serving = app_factory()
     queued = add_task(serving, "Burgos", "", age=0, status=QUEUED)
-    assert eventually(lambda: stored(serving, queued).status == "synced", timeout=10)
+    wait_until(lambda: stored(serving, queued).status == "synced", 10)
     assert stored(serving, queued).worker == runner_of(serving).worker.name
 
 
@@ -294,7 +293,7 @@ def test_stopping_the_service_ends_running_syncs_failed(app_factory, gates):
     done: list[bool] = []
     stopper = threading.Thread(target=lambda: done.append(runner_of(running).stop_syncs()))
     stopper.start()
-    assert eventually(runner_of(running).live(task_id).cancel.is_set)
+    wait_until(runner_of(running).live(task_id).cancel.is_set, 5.0)
     gates[1].set()
     stopper.join(10)
     assert done == [True]

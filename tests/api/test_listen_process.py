@@ -5,28 +5,22 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from tests.api.conftest import SERVER_CFG, SERVICE_PASSWORD
+from tests.support.network import free_port
+from tests.support.service_files import SERVER_CFG, SERVICE_PASSWORD
+from tests.support.waiting import wait_until
 
 UNREACHABLE = "The message broker of [notifications] TRANSPORT_URL is unreachable"
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_sigterm_ends_a_listener_waiting_for_its_broker(repo_root, tmp_path, core_files):
     settings = tmp_path / "fiware-glancesync.cfg"
     settings.write_text(
         SERVER_CFG.format(password=SERVICE_PASSWORD)
-        + f"\n[notifications]\nTRANSPORT_URL = rabbit://guest:guest@127.0.0.1:{closed_port()}/\n"
+        + f"\n[notifications]\nTRANSPORT_URL = rabbit://guest:guest@127.0.0.1:{free_port()}/\n"
     )
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("GLANCESYNC")},
@@ -45,10 +39,12 @@ def test_sigterm_ends_a_listener_waiting_for_its_broker(repo_root, tmp_path, cor
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
-        while not (log.exists() and UNREACHABLE in log.read_text()):
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
-            time.sleep(0.1)
+
+        def logged_unreachable() -> bool:
+            assert proc.poll() is None, proc.stdout.read()
+            return log.exists() and UNREACHABLE in log.read_text()
+
+        wait_until(logged_unreachable, 30, step=0.1, what=UNREACHABLE, ignore=())
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
     finally:

@@ -12,7 +12,7 @@ from app.events import EventFilter
 from app.listener import Listener
 from app.models import Task, db
 from app.tasks import TaskRunner
-from tests.api.test_tasks import add_task
+from tests.support.task_rows import add_task
 
 
 class Clock:

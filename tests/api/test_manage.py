@@ -3,46 +3,24 @@ help texts of BEHAVIOUR.md 11.5, ``db upgrade``, settings errors, and both serve
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.support.manage_process import SERVER_VARS, manage, wait_for_server
+from tests.support.network import free_port
+from tests.support.waiting import wait_until
 
 MISSING_SETTINGS = (
     "ERROR: There is neither defined GLANCESYNC_SETTINGS_FILE environment variable\n"
     "pointing to fiware-glancesync.cfg nor /etc/fiware.d/fiware-glancesync.cfg\n"
     "file. Please correct at least one of them to execute the program.\n"
 )
-SERVER_VARS = (
-    "GLANCESYNC_SETTINGS_FILE",
-    "GLANCESYNC_LOGGING_SETTINGS_FILE",
-    "GLANCESYNCAPP_DATABASE_URL",
-    "GLANCESYNCAPP_DATABASE_PATH",
-    "GLANCESYNCAPP_CONFIG",
-)
-
-
-def manage(
-    repo_root: Path, cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if k not in SERVER_VARS}
-    environ.update(env or {})
-    return subprocess.run(
-        [sys.executable, str(repo_root / "manage.py"), *args],
-        cwd=cwd,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -161,25 +139,6 @@ def test_unreadable_flask_config(repo_root, tmp_path, server_files):
     assert result.stderr.startswith("ERROR: GLANCESYNCAPP_CONFIG points to")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_info(port: int, process: subprocess.Popen, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited: {process.communicate()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
-                return json.load(response)
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError("server did not answer")
-
-
 def serve(repo_root: Path, cwd: Path, env: dict[str, str], *args: str) -> subprocess.Popen:
     environ = {k: v for k, v in os.environ.items() if k not in SERVER_VARS}
     environ.update(env)
@@ -201,16 +160,6 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def wait_for_children(pid: int, expected: int, timeout: float = 15) -> int:
-    """Gunicorn forks its workers one after the other: wait for all of them."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = len(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
-        if found == expected or time.monotonic() > deadline:
-            return found
-        time.sleep(0.2)
-
-
 @pytest.mark.parametrize(
     "command",
     [
@@ -223,16 +172,21 @@ def test_servers_answer(repo_root, tmp_path, server_files, command):
     env = {**server_files, "GLANCESYNCAPP_DATABASE_URL": f"sqlite:///{tmp_path}/s.db"}
     process = serve(repo_root, tmp_path, env, *command, "-p", str(port))
     try:
-        info = wait_for_info(port, process)
+        info = wait_for_server(port, process)
         assert info["owner"] == "Test Owner"
         if command[0] == "gunicornserver":
             pid = int((tmp_path / "tmp" / "processes.pid").read_text())
             assert pid == process.pid
-            assert wait_for_children(process.pid, 2) == 2
+            # gunicorn forks its workers one after the other: wait for both
+            wait_until(lambda: children(process.pid) == 2, 15, step=0.2)
             # the arbiter never built the app: it holds no database file open
             assert not open_files(process.pid, "s.db")
     finally:
         stop(process)
+
+
+def children(pid: int) -> int:
+    return len(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
 
 
 def open_files(pid: int, name: str) -> list[str]:
@@ -254,16 +208,8 @@ def test_gunicorn_binds_an_ipv6_address(repo_root, tmp_path, server_files):
         repo_root, tmp_path, env, "gunicornserver", "-H", "::1", "-w", "1", "-p", str(port)
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://[::1]:{port}/", timeout=2) as response:
-                    assert json.load(response)["owner"] == "Test Owner"
-                    break
-            except OSError:
-                assert process.poll() is None, process.communicate()
-                assert time.monotonic() < deadline, "no answer on [::1]"
-                time.sleep(0.2)
+        info = wait_for_server(port, process, host="[::1]")
+        assert info["owner"] == "Test Owner"
     finally:
         stop(process)
 
@@ -299,7 +245,7 @@ def test_db_upgrade_runs_no_task_recovery(repo_root, tmp_path, server_files):
         repo_root, tmp_path, env, "runserver", "-t", "127.0.0.1", "-d", "-r", "-p", str(port)
     )
     try:
-        wait_for_info(port, process)
+        wait_for_server(port, process)
         with sqlite3.connect(db_file) as conn:
             assert conn.execute("SELECT status, message FROM task").fetchone() == (
                 "failed",

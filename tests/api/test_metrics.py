@@ -12,8 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.api.conftest import wait_for_task
 from tests.api.fakes import ADMIN, KEYSTONE_DOWN, REJECTED_CREDENTIALS
+from tests.support.service_app import wait_for_task
 
 AUTH = {"X-Auth-Token": ADMIN}
 
@@ -220,7 +220,7 @@ def test_a_worker_serves_its_own_metrics_on_its_port(app):
 
 def test_metrics_port_setting(tmp_path):
     from app.settings import SettingsError, read_settings
-    from tests.api.test_settings import MINIMAL, write
+    from tests.support.settings_files import MINIMAL, write
 
     text = MINIMAL + "\n[celery]\nBROKER_URL = redis://127.0.0.1:6379/11\nMETRICS_PORT = 9464\n"
     assert read_settings(write(tmp_path, text), "logging.cfg").celery.metrics_port == 9464

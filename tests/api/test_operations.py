@@ -7,11 +7,10 @@ from sqlalchemy import text
 
 from app.models import FAILED, QUEUED, SYNCED, db
 from tests.api.fakes import ADMIN
-from tests.api.test_manage import manage
-from tests.api.test_tasks import add_task, hold_syncs
+from tests.support.manage_process import manage
+from tests.support.task_rows import add_task
 
 AUTH = {"X-Auth-Token": ADMIN}
-__all__ = ["hold_syncs"]  # a fixture used here
 
 
 def make_tasks(app, count: int) -> list[str]:

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import SERVER_CFG
-from tests.api.test_manage import SERVER_VARS, free_port
+from tests.support.manage_process import SERVER_VARS
+from tests.support.network import free_port
+from tests.support.service_files import SERVER_CFG
 
 REPO = Path(__file__).resolve().parents[2]
 CONSTRAINTS = REPO / "docker" / "constraints.txt"

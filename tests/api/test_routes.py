@@ -9,7 +9,6 @@ import pytest
 
 from app.routes import OPENAPI_FILE
 from app.tasks import TaskRunner
-from tests.api.conftest import wait_for_task
 from tests.api.fakes import (
     ADMIN,
     EXPIRED,
@@ -18,6 +17,7 @@ from tests.api.fakes import (
     NO_ROLE,
     REJECTED_CREDENTIALS,
 )
+from tests.support.service_app import wait_for_task
 
 AUTH = {"X-Auth-Token": ADMIN}
 AUTH_MESSAGE = "The request you have made requires authentication."

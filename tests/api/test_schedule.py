@@ -12,8 +12,8 @@ from sqlalchemy import delete, select
 from app.models import Task, db
 from app.schedule import Scheduler, SchedulerLease, next_run_after
 from app.settings import ScheduleSettings, SettingsError, read_settings
-from tests.api.conftest import wait_for_task
 from tests.api.fakes import ADMIN
+from tests.support.service_app import wait_for_task
 
 START = datetime(2026, 11, 30, 4, 0, 0)
 

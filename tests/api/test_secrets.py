@@ -22,11 +22,12 @@ from app.auth import KeystoneUnavailable, KeystoneValidator
 from app.models import Task, db
 from app.settings import OpenStackSettings
 from glancesync.credentials import Connection
-from tests.api.conftest import SERVICE_PASSWORD, clean, make_app, wait_for_task
 from tests.api.fakes import ADMIN, EXPIRED, KEYSTONE_DOWN, NO_ROLE, REJECTED_CREDENTIALS, TOKENS
+from tests.support.service_app import clean, make_app, wait_for_task
+from tests.support.service_files import SERVICE_PASSWORD
 
 REPO = Path(__file__).resolve().parents[2]
-# The core passwords of tests/api/conftest.py CORE_CONFIG, plain and base64 as in the file.
+# The core passwords of tests/support/service_files.py CORE_CONFIG, plain and base64 as in the file.
 CORE_SECRETS = ("pass1", "pass2", "cGFzczE=", "cGFzczI=")
 SECRETS = (SERVICE_PASSWORD, *TOKENS, *CORE_SECRETS)
 LOGGERS = ("", "GlanceSync-API", "GlanceSync-Client", "keystoneauth")

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from app import create_app
@@ -17,20 +15,7 @@ from app.settings import (
     read_settings,
 )
 from glancesync.credentials import keystone_v3_url
-
-MINIMAL = """\
-[openstack]
-KEYSTONE_URL: http://ks:5000
-ADM_USER: svc
-ADM_PASS: secret%pass
-ADM_TENANT_NAME: service
-"""
-
-
-def write(folder: Path, text: str, name: str = "fiware-glancesync.cfg") -> str:
-    path = folder / name
-    path.write_text(text)
-    return str(path)
+from tests.support.settings_files import MINIMAL, write
 
 
 def test_defaults(tmp_path):

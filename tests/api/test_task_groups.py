@@ -3,7 +3,7 @@
 The contract of app/openapi.json: validated all or nothing (400, 410 naming the entry),
 duplicates once, ``"all"`` and ``target:`` expanded as the command line does, a region
 already syncing contributes its task, 202 when a task is new, else 200, tasks in request
-order. The syncs use the CSV mock (tests/api/conftest.py): Burgos lacks img02, Madrid
+order. The syncs use the CSV mock (tests/support/service_files.py): Burgos lacks img02, Madrid
 lacks img02 and img03, Caceres's listing fails.
 """
 
@@ -17,8 +17,8 @@ import pytest
 
 from app.regions import core
 from app.tasks import TaskRunner
-from tests.api.conftest import wait_for_task
 from tests.api.fakes import ADMIN
+from tests.support.service_app import wait_for_task
 
 AUTH = {"X-Auth-Token": ADMIN}
 

@@ -4,7 +4,6 @@ recovery of tasks whose worker died (BEHAVIOUR.md 10.7)."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -19,59 +18,12 @@ from app.models import FAILED, SYNCING, Task, db, utcnow
 from app.regions import Core
 from app.tasks import INTERRUPTED, TaskRunner, start_service
 from app.workers import process_scope
-from tests.api.conftest import SERVICE_PASSWORD
 from tests.api.fakes import ADMIN, ADMIN2
+from tests.support.service_app import make_app, wait_for_task
+from tests.support.service_files import SERVICE_PASSWORD
+from tests.support.task_rows import HOST, add_task, dead_pid, stored
 
 AUTH = {"X-Auth-Token": ADMIN}
-
-
-@pytest.fixture
-def hold_syncs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(TaskRunner, "launch", lambda self, task_id, region: None)
-
-
-def add_task(
-    app, region: str, worker: str, age: float, status: str = SYNCING, scope: str = ""
-) -> str:
-    """Store a task as another (possibly dead) worker would have left it."""
-    task_id = str(uuid.uuid4())
-    beat = utcnow() - timedelta(seconds=age)
-    with app.app_context():
-        db.session.add(
-            Task(
-                task_id=task_id,
-                region=region,
-                status=status,
-                user_name="old",
-                created=beat,
-                updated=beat,
-                message=None,
-                images="[]",
-                worker=worker,
-                worker_scope=scope,
-                heartbeat=beat,
-            )
-        )
-        db.session.commit()
-        db.session.remove()
-    return task_id
-
-
-def stored(app, task_id: str) -> Task:
-    with app.app_context():
-        task = db.session.scalars(select(Task).where(Task.task_id == task_id)).one()
-        db.session.expunge(task)
-        db.session.remove()
-        return task
-
-
-def dead_pid() -> int:
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    return process.pid
-
-
-HOST = socket.gethostname()
 
 
 # -- the database rule ---------------------------------------------------------------------
@@ -165,8 +117,6 @@ def this_process_worker() -> str:
 
 
 def test_startup_recovery_skips_a_missing_schema(tmp_path, server_files, core_files, caplog):
-    from tests.api.conftest import make_app
-
     app = make_app(
         f"sqlite:///{tmp_path}/empty.db", server_files, core_files, RECOVER_ON_START=False
     )
@@ -206,8 +156,6 @@ def test_heartbeat_thread_refreshes_running_tasks(app, hold_syncs):
 def test_tasks_never_store_secrets(app):
     client = app.test_client()
     response = client.post("/v1/regions/Burgos/tasks", headers=AUTH)
-    from tests.api.conftest import wait_for_task
-
     wait_for_task(client, response.headers["Location"], AUTH)
     client.post("/v1/regions/Caceres/tasks", headers=AUTH)
     app.extensions["glancesync.tasks"].shutdown(wait=True)

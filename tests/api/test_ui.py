@@ -18,8 +18,10 @@ from sqlalchemy import delete, func, select
 from app.models import Task, db
 from app.ui.models import UiSession
 from app.ui.sessions import COOKIE, SIGNIN_COOKIE, Credentials, SignInRefused
-from tests.api.conftest import wait_for_task
 from tests.api.fakes import ADMIN, MEMBER
+from tests.support.gated_uploads import GatedUploads
+from tests.support.service_app import wait_for_task
+from tests.support.ui_pages import get_json, page_csrf, sign_in
 
 PASSWORDS = {("alice", "alice-pw"): ADMIN, ("carol", "carol-pw"): MEMBER}
 
@@ -49,36 +51,6 @@ def ui_app(app_factory) -> Iterator[Flask]:
 @pytest.fixture
 def browser(ui_app: Flask) -> FlaskClient:
     return ui_app.test_client()
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf[-_]token" (?:content|value)="([^"]+)"', html)
-    assert match, html
-    return match.group(1)
-
-
-def sign_in(client: FlaskClient, user: str = "alice", password: str = "alice-pw"):
-    form = client.get("/ui/signin")
-    token = csrf_of(form.get_data(as_text=True))
-    return client.post(
-        "/ui/signin",
-        data={
-            "user": user,
-            "password": password,
-            "project": "admin",
-            "domain": "Default",
-            "csrf_token": token,
-        },
-    )
-
-
-def page_csrf(client: FlaskClient) -> str:
-    return csrf_of(client.get("/ui/").get_data(as_text=True))
-
-
-def get_json(client: FlaskClient, path: str):
-    """A JSON call as the page's script makes it: cookie and CSRF header."""
-    return client.get(path, headers={"X-CSRF-Token": page_csrf(client)})
 
 
 def test_signed_out_browser_is_sent_to_sign_in(browser):
@@ -309,7 +281,6 @@ def test_sign_in_goes_over_the_services_own_tls_settings(monkeypatch, tls, verif
 def test_cancel_a_running_sync_from_the_page(app_factory):
     """The page's Cancel button: 202, and the task ends ``failed``/``cancelled``."""
     from app.regions import core
-    from tests.api.test_cancel import GatedUploads
 
     started, gate = threading.Event(), threading.Event()
     app = app_factory(UI_AUTHENTICATOR=fake_keystone, PROGRESS_INTERVAL=0.05)

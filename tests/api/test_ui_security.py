@@ -14,7 +14,7 @@ from app.models import db
 from app.ui.models import UiSession
 from app.ui.sessions import COOKIE, Credentials, SignInRefused
 from tests.api.fakes import ADMIN, OTHER_ADMIN, SYSTEM_READER
-from tests.api.test_ui import page_csrf, sign_in
+from tests.support.ui_pages import page_csrf, sign_in
 
 PASSWORDS = {
     ("alice", "alice-pw"): ADMIN,

@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 
 from glancesync.cli import main
-
-SCENARIOS = Path(__file__).parent.parent / "scenarios"
-BASIC_CONFIG = (Path(__file__).parent / "basic.conf").read_text()
+from tests.support.cli_files import BASIC_CONFIG, SCENARIOS
 
 
 class Runner:

@@ -4,18 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import BASIC_CONFIG
-
-
-def assert_one_line_error(code: int, out: str, err: str, *fragments: str) -> None:
-    assert code == 2
-    assert out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("ERROR: ")
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0]
+from tests.support.cli_files import BASIC_CONFIG, assert_one_line_error
 
 
 def test_unknown_target_in_region_name(run):

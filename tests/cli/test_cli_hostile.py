@@ -20,8 +20,7 @@ from hypothesis import strategies as st
 
 from glancesync import mockcli
 from glancesync.cli import main
-
-from .conftest import BASIC_CONFIG, SCENARIOS
+from tests.support.cli_files import BASIC_CONFIG, SCENARIOS
 
 FAST = settings(
     max_examples=int(os.environ.get("GLANCESYNC_HYPOTHESIS_EXAMPLES", "60")),

@@ -12,9 +12,7 @@ import pytest
 
 import glancesync
 from glancesync.backends.csvfile import read_folder
-
-from .conftest import BASIC_CONFIG
-from .test_cli_errors import assert_one_line_error
+from tests.support.cli_files import BASIC_CONFIG, assert_one_line_error
 
 
 def help_text() -> str:

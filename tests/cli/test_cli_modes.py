@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from glancesync.backends.csvfile import read_folder
-
-from .conftest import BASIC_CONFIG
+from tests.support.cli_files import BASIC_CONFIG
 
 
 def test_modes_are_mutually_exclusive(run):

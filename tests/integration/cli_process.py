@@ -17,6 +17,8 @@ import threading
 import time
 from pathlib import Path
 
+from tests.support.waiting import wait_until
+
 REPO = Path(__file__).resolve().parents[2]
 PIECE = 256 * 1024
 
@@ -62,11 +64,12 @@ class SlowFeed:
         self._go.set()
 
     def wait_for(self, nbytes: int, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while self.sent < nbytes:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"only {self.sent} bytes read in {timeout} s")
-            time.sleep(0.02)
+        wait_until(
+            lambda: self.sent >= nbytes,
+            timeout,
+            step=0.02,
+            what=lambda: f"{nbytes} bytes read (only {self.sent} were)",
+        )
 
     def close(self) -> None:
         """End the writer, unblocking an ``open`` that no reader ever answered."""

@@ -47,4 +47,10 @@ def os_session(testbed: Testbed) -> Callable[..., object]:
     return make
 
 
+@pytest.fixture
+def admin_token(os_session) -> Callable[[], str]:
+    """Factory: a new Keystone token of the testbed admin at each call."""
+    return lambda: os_session("keystone-1").get_token()
+
+
 from fixtures_glance import *  # noqa: E402,F401,F403 - Glance backend fixtures (issue 4)

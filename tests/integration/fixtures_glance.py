@@ -8,6 +8,7 @@ later test down and change its statuses).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
@@ -22,6 +23,7 @@ import pytest
 
 from glancesync.config import Config, load_config
 from glancesync.engine import GlanceSync
+from tests.support.logs import LoggerLines
 
 MASTER = "Spain2"
 
@@ -172,28 +174,16 @@ def add_image(glance) -> Callable[..., MasterImage]:
     return add
 
 
-class LogLines(logging.Handler):
-    """Collects ``LEVEL:message`` lines like the CLI prints them."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(f"{record.levelname}:{record.getMessage()}")
-
-
 @pytest.fixture
-def engine(make_config) -> Callable[..., tuple[GlanceSync, LogLines]]:
-    """Factory: a GlanceSync on the real backends and the handler that records its log."""
+def engine(make_config, log_lines) -> Callable[..., tuple[GlanceSync, LoggerLines]]:
+    """Factory: a GlanceSync on the real backends and the ``LEVEL:message`` lines of its
+    log (caplog)."""
 
-    def make(**sections: Any) -> tuple[GlanceSync, LogLines]:
+    def make(**sections: Any) -> tuple[GlanceSync, LoggerLines]:
         log = logging.getLogger(f"glancesync-test-{uuid.uuid4().hex[:6]}")
         log.propagate = False
         log.setLevel(logging.INFO)
-        lines = LogLines()
-        log.addHandler(lines)
-        return GlanceSync(make_config(**sections), log=log), lines
+        return GlanceSync(make_config(**sections), log=log), log_lines(log)
 
     return make
 
@@ -208,23 +198,26 @@ def download(client: Any, image_id: str) -> bytes:
 
 
 @pytest.fixture
-def frozen_server(testbed) -> Iterator[Callable[[str], None]]:
-    """Factory: SIGSTOP a Glance server's process group (it accepts but never answers).
+def frozen(testbed) -> Iterator[Callable[..., contextlib.ExitStack]]:
+    """Factory: freeze testbed servers (SIGSTOP: they accept but never answer).
 
-    Every frozen server is resumed at teardown, whatever the test did.
+    ``frozen("glance-Trento")`` freezes at once; used as ``with frozen(...):`` the servers
+    are thawed at the end of the block. Every frozen server is thawed at teardown,
+    whatever the test did.
     """
-    import signal
+    held: list[str] = []
 
-    frozen: list[int] = []
-
-    def freeze(region: str) -> None:
-        pid = testbed.info["regions"][region]["pid"]
-        os.killpg(pid, signal.SIGSTOP)
-        frozen.append(pid)
+    def freeze(*names: str) -> contextlib.ExitStack:
+        thaw = contextlib.ExitStack()
+        for name in names:
+            testbed.freeze_server(name)
+            held.append(name)
+            thaw.callback(testbed.thaw_server, name)
+        return thaw
 
     yield freeze
-    for pid in frozen:
-        os.killpg(pid, signal.SIGCONT)
+    for name in held:
+        testbed.thaw_server(name)
 
 
 @pytest.fixture

@@ -11,13 +11,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,28 +23,12 @@ import psycopg
 import requests
 from fixtures_glance import config_text
 
+from tests.support.network import free_port
+from tests.support.waiting import wait_until
+
 REPO = Path(__file__).resolve().parents[2]
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 TOKEN_HEADER = "X-Auth-Token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, step: float = 0.1) -> None:
-    """Poll ``condition`` (exceptions count as False) until true; AssertionError on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return
-        except Exception:  # noqa: BLE001 - a server that is not up yet
-            pass
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 SETTINGS = """\

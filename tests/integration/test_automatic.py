@@ -20,9 +20,10 @@ from typing import Any
 import psycopg
 import pytest
 from fixtures_glance import MASTER, config_text, region_images, unique
-from service_process import POSTGRES, REPO, ServiceProcess, wait_until
+from service_process import POSTGRES, REPO, ServiceProcess
 
 from testbed import broker
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

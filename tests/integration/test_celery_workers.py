@@ -18,16 +18,17 @@ from collections.abc import Iterator
 
 import pytest
 from fixtures_glance import config_text, region_images, unique
-from service_process import ServiceProcess, wait_until
+from service_process import ServiceProcess
 
 from glancesync.backends.glance import UPLOAD_MARKER
-from tests.brokers import (
+from tests.support.brokers import (
     WorkerProcess,
     cut_connections,
     publish_again,
     rabbit_vhost,
     redis_database,
 )
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_glance")]
 
@@ -35,26 +36,6 @@ MB = 1024 * 1024
 FAST = {"HEARTBEAT_INTERVAL": 0.5, "DEAD_AFTER": 5.0}
 INTERRUPTED = "Sync interrupted: the server process running it stopped"
 STOPPED = "Sync interrupted: the service stopped"
-
-
-@pytest.fixture
-def admin_token(os_session):
-    return lambda: os_session("keystone-1").get_token()
-
-
-@pytest.fixture
-def frozen(testbed):
-    @contextlib.contextmanager
-    def freeze(*names: str) -> Iterator[None]:
-        for name in names:
-            testbed.freeze_server(name)
-        try:
-            yield
-        finally:
-            for name in names:
-                testbed.thaw_server(name)
-
-    return freeze
 
 
 class Deployment:

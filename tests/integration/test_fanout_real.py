@@ -14,13 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from fixtures_glance import LogLines, region_images, unique
+from fixtures_glance import region_images, unique
 
 from glancesync.backends import make_backends
 from glancesync.backends.base import ImageSource
 from glancesync.batch import SyncOptions
 from glancesync.engine import GlanceSync
 from glancesync.image import Image
+from tests.support.logs import LoggerLines
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_glance")]
 
@@ -69,13 +70,11 @@ class _CountedSource:
             yield chunk
 
 
-def make_engine(config, backends) -> tuple[GlanceSync, LogLines]:
+def make_engine(log_lines, config, backends) -> tuple[GlanceSync, LoggerLines]:
     log = logging.getLogger(f"glancesync-fanout-{uuid.uuid4().hex[:6]}")
     log.propagate = False
     log.setLevel(logging.INFO)
-    lines = LogLines()
-    log.addHandler(lines)
-    return GlanceSync(config, backends=backends, log=log), lines
+    return GlanceSync(config, backends=backends, log=log), log_lines(log)
 
 
 def assert_synced(glance, region: str, made) -> None:
@@ -85,12 +84,12 @@ def assert_synced(glance, region: str, made) -> None:
     assert image["os_hash_value"] == made.record["os_hash_value"], region
 
 
-def test_one_master_read_feeds_three_regions(make_config, add_image, glance):
+def test_one_master_read_feeds_three_regions(make_config, add_image, glance, log_lines):
     images = [add_image(unique("fan"), size=3 * MB + extra) for extra in (0, 4096)]
     config = make_config(other="")
     backends = make_backends(config, environ={})
     master = backends["master"] = CountingMaster(backends["master"])
-    gs, log = make_engine(config, backends)
+    gs, log = make_engine(log_lines, config, backends)
 
     results = gs.sync_regions(REGIONS, SyncOptions(max_workers=3))
 
@@ -137,13 +136,15 @@ class KillLannionAt:
             self.ends[region] = failed_image
 
 
-def test_region_killed_mid_upload_fails_alone(make_config, add_image, glance, testbed, monkeypatch):
+def test_region_killed_mid_upload_fails_alone(
+    make_config, add_image, glance, testbed, monkeypatch, log_lines
+):
     monkeypatch.setenv("GLANCESYNC_RETRY_ATTEMPTS", "2")
     monkeypatch.setenv("GLANCESYNC_RETRY_WAIT", "0.1")
     monkeypatch.setenv("GLANCESYNC_RETRY_MAX_WAIT", "0.2")
     made = add_image(unique("fankill"), size=8 * MB)
     config = make_config(other="")
-    gs, log = make_engine(config, make_backends(config, environ={}))
+    gs, log = make_engine(log_lines, config, make_backends(config, environ={}))
     progress = KillLannionAt(testbed, 2 * MB)
     try:
         results = gs.sync_regions(REGIONS, SyncOptions(max_workers=3, progress=progress))
@@ -196,7 +197,9 @@ class FreezeLannionAfterFirstChunk:
         pass
 
 
-def test_a_frozen_region_does_not_hold_the_others(make_config, add_image, glance, testbed):
+def test_a_frozen_region_does_not_hold_the_others(
+    make_config, add_image, glance, testbed, log_lines
+):
     """Lannion's Glance stops answering after its first chunk: Trento and Madrid still get
     the whole image from the one master read while Lannion has taken only a few MB (the
     socket buffers); Lannion then fails alone (cancelled here, instead of waiting out its
@@ -205,7 +208,7 @@ def test_a_frozen_region_does_not_hold_the_others(make_config, add_image, glance
     config = make_config(other="")
     backends = make_backends(config, environ={})
     master = backends["master"] = CountingMaster(backends["master"])
-    gs, log = make_engine(config, backends)
+    gs, log = make_engine(log_lines, config, backends)
     progress = FreezeLannionAfterFirstChunk(testbed)
     done: dict[str, Any] = {}
     others_done = threading.Event()

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 from fixtures_glance import region_images, unique
-from service_process import ServiceProcess, wait_until
+from service_process import ServiceProcess
 
 from glancesync.backends.glance import UPLOAD_MARKER
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_glance")]
 
@@ -92,16 +93,6 @@ def service(testbed, tb_info, images_dir, tmp_path: Path):
     """The REST service under gunicorn (2 workers) on PostgreSQL, stopped at the end."""
     with ServiceProcess(tb_info, tmp_path / "service", images_dir).running() as process:
         yield process
-
-
-@pytest.fixture
-def admin_token(os_session) -> Callable[[], str]:
-    """Factory: a new Keystone token of the testbed admin at each call."""
-
-    def make() -> str:
-        return os_session("keystone-1").get_token()
-
-    return make
 
 
 def test_keystone_down_gives_503_json(testbed, service, admin_token, restart_after):

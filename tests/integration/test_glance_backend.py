@@ -95,10 +95,10 @@ def test_unknown_region_is_a_listing_error(make_config):
     assert str(info.value) == "other:Trento: Error retrieving image list. Cause: region not found"
 
 
-def test_listing_timeout(make_config, frozen_server):
+def test_listing_timeout(make_config, frozen):
     b = backend(make_config(master="list_images_timeout = 1\n"))
     b.regions()  # authenticate first: only Glance is frozen
-    frozen_server("Lannion")
+    frozen("glance-Lannion")
     started = time.monotonic()
     with pytest.raises(BackendError) as info:
         b.list_images("Lannion")

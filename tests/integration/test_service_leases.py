@@ -14,15 +14,15 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cli_process import SlowFeed
 from fixtures_glance import region_images, unique
-from service_process import REPO, ServiceProcess, wait_until
+from service_process import REPO, ServiceProcess
 
 from glancesync.backends.glance import UPLOAD_MARKER
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_glance")]
 
@@ -37,26 +37,6 @@ SKEWED = (
     "real = m.utcnow; m.utcnow = lambda: real() - datetime.timedelta(minutes=10); "
     "sys.argv = sys.argv[2:]; runpy.run_path(sys.argv[0], run_name='__main__')"
 )
-
-
-@pytest.fixture
-def admin_token(os_session):
-    return lambda: os_session("keystone-1").get_token()
-
-
-@pytest.fixture
-def frozen(testbed):
-    """Freeze a Glance for the block; always thawed again."""
-
-    @contextlib.contextmanager
-    def freeze(name: str) -> Iterator[None]:
-        testbed.freeze_server(name)
-        try:
-            yield
-        finally:
-            testbed.thaw_server(name)
-
-    return freeze
 
 
 def service(tb_info, images_dir, folder: Path, **options) -> ServiceProcess:

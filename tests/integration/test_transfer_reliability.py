@@ -27,8 +27,8 @@ from glancesync.config import load_config
 from glancesync.errors import BackendError
 from glancesync.image import Image
 from testbed import Testbed
-from tests.imagedata import image_for
-from tests.streamfaults import with_fault
+from tests.support.imagedata import image_for
+from tests.support.streamfaults import with_fault
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ def master_view(b: GlanceBackend, image_id: str) -> Image:
 
 
 def break_once_after(limit: int) -> Callable[[Iterator[bytes], int], Iterator[bytes]]:
-    """A fault (tests.streamfaults): the first stream raises ConnectionResetError after
+    """A fault (tests.support.streamfaults): the first stream raises ConnectionResetError after
     ``limit`` bytes."""
     used = [False]
 

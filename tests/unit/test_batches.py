@@ -9,10 +9,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from syncworld import REGIONS, build_world
 
 from glancesync.batch import SyncOptions
 from glancesync.image import Image
+from tests.support.syncworld import REGIONS, build_world
 
 SIZES = [1000, 2000, 3000]
 

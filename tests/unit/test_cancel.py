@@ -5,62 +5,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
-from syncworld import CHUNK, REGIONS, CountingSource, build_world
 
 from glancesync.backends.glance_data import HashingReader
-from glancesync.backends.mock import MockStore
 from glancesync.backends.retry import is_transient
 from glancesync.batch import SyncOptions
 from glancesync.errors import BackendError, Cancelled
-from glancesync.image import Image
 from glancesync.regions import RegionRef
-
-
-class ChunkedUploads:
-    """The mock behind an upload that reads its source and reports each chunk, like the
-    real backend; the image is stored only once every byte went through. A cancelled upload
-    keeps its half-read source, so only the fan-out's withdraw can release a shared read."""
-
-    def __init__(self, inner: Any, reads: Counter, lock: threading.Lock):
-        self.inner, self.reads, self.lock = inner, reads, lock
-        self.chunks: Counter = Counter()  # region full name -> chunks sent
-        self.abandoned: list[Iterator[bytes]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def image_source(self, region: str, image: Image) -> CountingSource:
-        return CountingSource(image, self.reads, self.lock)
-
-    def upload(self, region, master, is_public, properties, source, progress=None) -> Image:
-        chunks = source.chunks()
-        for chunk in chunks:
-            with self.lock:
-                self.chunks[self.inner.full_name(region)] += 1
-            if progress is not None:
-                try:
-                    progress(len(chunk))
-                except Cancelled:
-                    self.abandoned.append(chunks)
-                    raise
-        return self.inner.upload(region, master, is_public, properties, source, None)
-
-
-SIZES = [CHUNK * (5 + i) for i in range(1, 5)]
+from tests.support.chunked_uploads import SIZES, ChunkedUploads, names
+from tests.support.syncworld import REGIONS, build_world
 
 
 @pytest.fixture
 def world(monkeypatch):
     return build_world(monkeypatch, ChunkedUploads, SIZES)
-
-
-def names(store: MockStore, region: str) -> list[str]:
-    return sorted(image.name for image in store.images(region))
 
 
 def after_chunks(backends: dict, region: str, count: int) -> Callable[[], bool]:

@@ -16,7 +16,7 @@ import io
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
@@ -33,24 +33,11 @@ from glancesync.backends.retry import RetryPolicy
 from glancesync.errors import BackendError
 from glancesync.fanout import Broadcast, FanOut
 from glancesync.image import Image
-from tests import fakeglance
-from tests.imagedata import image_for
+from tests.support import fakeglance
+from tests.support.faulty_glance import DATA, master_image
+from tests.support.waiting import wait_until
 
 ONCE = RetryPolicy(attempts=1, wait=0.0, max_wait=0.0)
-DATA = bytes(range(256)) * 40  # 10 240 bytes
-
-
-def master_image(data: bytes = DATA, **changes: Any) -> Image:
-    return image_for(data, **changes)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.002)
-    return True
 
 
 class Chunks:
@@ -155,7 +142,7 @@ def test_read_ahead_is_bounded_for_a_slow_consumer(prefetch):
             if consumed == 1:
                 continue  # the first chunk came from open(): the thread starts on the next
             ahead = consumed + prefetch + 1
-            assert wait_for(lambda ahead=ahead: source.pulled >= ahead), source.pulled
+            wait_until(lambda ahead=ahead: source.pulled >= ahead, 2.0, step=0.002)
             time.sleep(0.05)  # a stalled consumer: the producer must stay where it is
             assert source.pulled == ahead
     finally:
@@ -190,7 +177,7 @@ def test_close_stops_the_read_ahead_thread_and_closes_the_source(consumed):
     for _ in range(consumed):
         reader.read()
     if consumed > 1:
-        assert wait_for(lambda: source.pulled == consumed + 3)  # the thread is blocked
+        wait_until(lambda: source.pulled == consumed + 3, 2.0, step=0.002)  # the thread is blocked
     thread = reader._thread
     reader.close()
     reader.close()  # idempotent

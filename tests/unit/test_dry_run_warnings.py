@@ -15,7 +15,7 @@ from glancesync.backends.mock import MockStore
 from glancesync.config import load_config
 from glancesync.engine import GlanceSync
 from glancesync.image import Image
-from tests.test_scenarios import SCENARIOS, LogLines, load_scenario
+from tests.support.scenarios import SCENARIOS, load_scenario
 
 CONFIG = """
 [main]
@@ -39,13 +39,9 @@ def master(name: str, image_id: str, size: int, props: dict) -> Image:
     )
 
 
-def warnings_of(gs: GlanceSync, region: str, dry_run: bool) -> list[str]:
-    logged = LogLines()
-    gs.log.addHandler(logged)
-    try:
-        gs.sync_region(region, dry_run=dry_run)
-    finally:
-        gs.log.removeHandler(logged)
+def warnings_of(log_lines, gs: GlanceSync, region: str, dry_run: bool) -> list[str]:
+    logged = log_lines(gs.log)
+    gs.sync_region(region, dry_run=dry_run)
     return [line for line in logged.lines if line.startswith("WARNING:")]
 
 
@@ -64,19 +60,20 @@ def ami_world() -> GlanceSync:
     return GlanceSync(config, make_backends(config, environ={}, store=store), log)
 
 
-def test_dry_run_warns_about_references_it_cannot_resolve():
+def test_dry_run_warns_about_references_it_cannot_resolve(log_lines):
     expected = [
         "WARNING:Burgos: Not found kern1 on region. It should be kernel_id of image ami1",
         "WARNING:Burgos: Not found ramd1 on region. It should be ramdisk_id of image ami1",
     ]
-    real = warnings_of(ami_world(), "Burgos", dry_run=False)
+    real = warnings_of(log_lines, ami_world(), "Burgos", dry_run=False)
     assert set(real) == set(expected)
-    assert warnings_of(ami_world(), "Burgos", dry_run=True) == real
+    assert warnings_of(log_lines, ami_world(), "Burgos", dry_run=True) == real
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
-def test_dry_run_and_real_run_warn_alike_in_every_scenario(name):
+def test_dry_run_and_real_run_warn_alike_in_every_scenario(name, log_lines):
     dry, _, regions = load_scenario(name)
     real, _, _ = load_scenario(name)
     for region in regions:
-        assert warnings_of(dry, region, True) == warnings_of(real, region, False), region
+        planned = warnings_of(log_lines, dry, region, True)
+        assert planned == warnings_of(log_lines, real, region, False), region

@@ -16,7 +16,7 @@ from glancesync.backends.glance_errors import kind_of
 from glancesync.backends.retry import RetryPolicy
 from glancesync.errors import BackendError, Cancelled, ErrorKind, RegionNotFound
 from glancesync.image import Image
-from tests.fakeglance import FakeImages, backend_with
+from tests.support.fakeglance import FakeImages, backend_with
 
 ONCE = RetryPolicy(attempts=1, wait=0.0, max_wait=0.0)
 
@@ -164,7 +164,7 @@ class Chunks:
 
 
 def test_a_checksum_mismatch_is_content_and_a_missing_source_other():
-    from tests.imagedata import image_for
+    from tests.support.imagedata import image_for
 
     data = b"x" * 5000
     uploader = backend_with(SimpleNamespace(images=Tampering()), ONCE)
@@ -178,7 +178,7 @@ def test_a_checksum_mismatch_is_content_and_a_missing_source_other():
 
 def test_a_master_that_cannot_be_opened_gives_the_kind_of_its_failure():
     from glancesync.backends.glance_data import ApiSource
-    from tests.imagedata import image_for
+    from tests.support.imagedata import image_for
 
     def gone(offset: int):
         raise gexc.HTTPNotFound("404 Not Found")

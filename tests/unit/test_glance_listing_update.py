@@ -11,7 +11,7 @@ from typing import Any
 
 from glancesync.backends.retry import RetryPolicy
 from glancesync.image import Image
-from tests.fakeglance import FakeImages, backend_with
+from tests.support.fakeglance import FakeImages, backend_with
 
 PAGE_DELAY = 0.3  # each page takes this long; the listing's timeout is 1 s
 

@@ -10,12 +10,12 @@ import signal
 import threading
 
 import pytest
-from syncworld import REGIONS, build_world
-from test_cancel import SIZES, ChunkedUploads, names
 
 from glancesync.batch import SyncOptions
 from glancesync.errors import Cancelled, Interrupted
 from glancesync.interrupts import SignalStop, Stop, stop_on_signals
+from tests.support.chunked_uploads import SIZES, ChunkedUploads, names
+from tests.support.syncworld import REGIONS, build_world
 
 
 @pytest.fixture
@@ -23,23 +23,13 @@ def world(monkeypatch):
     return build_world(monkeypatch, ChunkedUploads, SIZES)
 
 
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(f"{record.levelname}:{record.getMessage()}")
-
-
-def test_an_interrupted_region_deletes_its_half_image_and_says_so(world):
+def test_an_interrupted_region_deletes_its_half_image_and_says_so(world, log_lines):
     gs, store, _, backends = world
     stop = Stop()
     counted = backends["master"].chunks
-    lines = Lines()
     log = logging.getLogger("interrupt-test")
-    log.addHandler(lines)
     log.setLevel(logging.INFO)
+    lines = log_lines(log)
 
     def check() -> bool:
         if counted["Burgos"] >= 2:

@@ -30,15 +30,6 @@ replace = any
 """
 
 
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(f"{record.levelname}:{record.getMessage()}")
-
-
 def master(name: str = "snap", **fields) -> Image:
     base = dict(id=f"m-{name}", owner="tenant1id", is_public=True, checksum="", size=100)
     return Image(name=name, **{**base, **fields})
@@ -48,11 +39,10 @@ def world(masters: list[Image], burgos: list[Image] = (), extra: str = ""):
     config = load_config(text=CONFIG.format(extra=extra), environ={})
     store = MockStore({"Valladolid": masters, "Burgos": list(burgos)})
     log = logging.getLogger(f"odd-{id(store)}")
-    log.propagate, lines = False, Lines()
+    log.propagate = False
     log.setLevel(logging.INFO)
-    log.addHandler(lines)
     gs = GlanceSync(config, make_backends(config, environ={}, store=store), log)
-    return gs, store, lines
+    return gs, store, log
 
 
 def statuses(gs: GlanceSync) -> dict[str, str]:
@@ -172,8 +162,9 @@ def protected_copy() -> Image:
     )
 
 
-def test_protected_image_to_replace_is_refused_before_uploading():
-    gs, store, lines = world([master("img", checksum="new")], [protected_copy()])
+def test_protected_image_to_replace_is_refused_before_uploading(log_lines):
+    gs, store, log = world([master("img", checksum="new")], [protected_copy()])
+    lines = log_lines(log)
     assert statuses(gs) == {"img": "error_checksum"}
     result = gs.sync_region("Burgos")
     assert [i.id for i in store.images("Burgos")] == ["r1"]

@@ -14,10 +14,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from syncworld import REGIONS, build_world
 
 from glancesync import cli
 from glancesync.errors import BackendError
+from tests.support.syncworld import REGIONS, build_world
 
 MASTER = "Valladolid"
 

@@ -21,8 +21,7 @@ from glancesync.fanout import FanOut
 from glancesync.image import Image
 from glancesync.parallel import close_logger, region_logger
 from glancesync.planner import Action, Plan
-from tests.streamfaults import with_fault
-from tests.unit.test_retry import (
+from tests.support.faulty_glance import (
     DATA,
     FAST,
     FakeImages,
@@ -32,15 +31,8 @@ from tests.unit.test_retry import (
     master_image,
     reset,
 )
-
-
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(f"{record.levelname}:{record.getMessage()}")
+from tests.support.logs import LoggerLines
+from tests.support.streamfaults import with_fault
 
 
 def sync_one_upload(log: logging.Logger) -> None:
@@ -61,13 +53,12 @@ def sync_one_upload(log: logging.Logger) -> None:
     assert not result.failed, result.error
 
 
-def region_log(name: str) -> tuple[logging.Logger, Lines]:
+def region_log(log_lines, name: str) -> tuple[logging.Logger, LoggerLines]:
     log = logging.getLogger(f"test-region-log.{name}")
     log.setLevel(logging.INFO)
     log.propagate = False
-    lines = Lines()
-    log.handlers = [lines]
-    return log, lines
+    log.handlers = []
+    return log, log_lines(log)
 
 
 EXPECTED = [
@@ -77,8 +68,8 @@ EXPECTED = [
 ]
 
 
-def test_backend_warnings_go_to_the_region_logger_with_its_name(caplog):
-    log, lines = region_log("cli")
+def test_backend_warnings_go_to_the_region_logger_with_its_name(caplog, log_lines):
+    log, lines = region_log(log_lines, "cli")
     with caplog.at_level(logging.WARNING):
         sync_one_upload(log)
     warnings = [line for line in lines.lines if line.startswith("WARNING:")]
@@ -116,14 +107,14 @@ class ResumingSource:
 RESUME_LOG = logging.getLogger("glancesync.backends.glance_data")
 
 
-def test_a_shared_master_read_warns_every_region_that_shares_it(caplog):
+def test_a_shared_master_read_warns_every_region_that_shares_it(caplog, log_lines):
     """--parallel: regions uploading the same image share one read (fan-out); a resume of
     that read concerns each of them, so each region's log says so."""
     fanout = FanOut(lambda master: ResumingSource(), join_timeout=5.0)
     image = Image(name="cirros", id="m-1", size=4000)
     regions = ["Burgos", "Caceres"]
     fanout.expect(image.id, regions)
-    logs = {region: region_log(f"fanout.{region}") for region in regions}
+    logs = {region: region_log(log_lines, f"fanout.{region}") for region in regions}
 
     def upload(region: str) -> bytes:
         log, _ = logs[region]

@@ -22,6 +22,7 @@ from glancesync.engine import GlanceSync
 from glancesync.errors import Cancelled, ConfigError
 from glancesync.image import Image
 from glancesync.regionlock import BUSY, RegionBusy, RegionLock, lock_path, usable_lock_dir
+from tests.support.waiting import wait_until
 
 
 def test_a_held_lock_makes_the_second_run_fail_after_its_wait(tmp_path):
@@ -177,9 +178,7 @@ def test_a_listing_prefetched_before_another_run_ended_is_not_used(tmp_path):
     backend.inner.list_images = listing
     ref = gs.parse("Burgos")
     catalogue = gs.load_master(prefetch=[ref])
-    deadline = time.monotonic() + 10
-    while "Burgos" not in listings and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: "Burgos" in listings, 10, step=0.01, what="the prefetch to list Burgos")
     os.makedirs(tmp_path / "locks", exist_ok=True)
     other = RegionLock(lock_path(str(tmp_path / "locks"), "http://ks:5000/v3|Burgos", "Burgos"))
     other.acquire(0)

@@ -21,16 +21,17 @@ from glancesync.backends.glance_data import ApiSource, SourceOpenError
 from glancesync.backends.retry import Permanent, RetryPolicy, is_transient
 from glancesync.errors import BackendError
 from glancesync.image import Image
-from tests import fakeglance
-from tests.imagedata import image_for
-from tests.streamfaults import with_fault
-
-FAST = RetryPolicy(attempts=3, wait=0.0, max_wait=0.0)
-DATA = bytes(range(256)) * 40  # 10 240 bytes
-
-
-def master_image(data: bytes = DATA, **changes: Any) -> Image:
-    return image_for(data, **changes)
+from tests.support.faulty_glance import (
+    DATA,
+    FAST,
+    FakeImages,
+    RangeServer,
+    break_after,
+    fake_backend,
+    master_image,
+    reset,
+)
+from tests.support.streamfaults import with_fault
 
 
 class Chunks:
@@ -45,43 +46,9 @@ class Chunks:
             yield self.data[i : i + self.step]
 
 
-class FakeImages(fakeglance.FakeImages):
-    """``client.images`` with glanceclient's chunked upload and faults to stage per call."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.uploads: list[dict[str, Any]] = []
-        self.upload_faults: list[BaseException] = []
-        self.delete_faults: list[BaseException] = []
-        self.tamper: dict[str, str] = {}  # fields Glance "stores" differently
-
-    def upload(self, image_id: str, body: Any, image_size: int | None = None) -> None:
-        data = b""
-        while piece := body.read(700):
-            data += piece
-        self.uploads.append({"id": image_id, "image_size": image_size, "bytes": len(data)})
-        if self.upload_faults:
-            raise self.upload_faults.pop(0)
-        self.store(image_id, data)
-        self.records[image_id].update(self.tamper)
-
-    def delete(self, image_id: str) -> None:
-        if self.delete_faults:
-            raise self.delete_faults.pop(0)
-        super().delete(image_id)
-
-
-def fake_backend(images: FakeImages, retry: RetryPolicy = FAST) -> GlanceBackend:
-    return fakeglance.backend_with(SimpleNamespace(images=images), retry)
-
-
 def upload(backend: GlanceBackend, source: Any, master: Image | None = None, **kw: Any) -> Image:
     master = master or master_image()
     return backend.upload("Trento", master, True, {"type": "base"}, source, **kw)
-
-
-def reset() -> ConnectionResetError:
-    return ConnectionResetError(104, "Connection reset by peer")
 
 
 # --------------------------------------------------------------------------- is_transient
@@ -264,42 +231,6 @@ def test_another_hash_algorithm_in_the_region_is_not_compared():
 
 
 # --------------------------------------------------------------------------- resumed download
-
-
-class RangeServer:
-    """``open_stream(offset)`` of ApiSource over bytes, recording the offsets asked."""
-
-    def __init__(self, data: bytes = DATA, step: int = 1000):
-        self.data, self.step, self.offsets = data, step, []
-
-    def __call__(self, offset: int) -> Iterator[bytes]:
-        self.offsets.append(offset)
-        rest = self.data[offset:]
-        return iter([rest[i : i + self.step] for i in range(0, len(rest), self.step)])
-
-
-def break_after(limit: int, times: int = 1, error: type[Exception] = ConnectionResetError):
-    """A fault (tests.streamfaults): the first ``times`` streams raise ``error`` after
-    ``limit`` bytes."""
-    left = [times]
-
-    def fault(stream: Iterator[bytes], offset: int) -> Iterator[bytes]:
-        if left[0] <= 0:
-            return stream
-        left[0] -= 1
-
-        def broken() -> Iterator[bytes]:
-            done = 0
-            for chunk in stream:
-                if done + len(chunk) > limit:
-                    yield chunk[: limit - done]
-                    raise error("the stream broke")
-                done += len(chunk)
-                yield chunk
-
-        return broken()
-
-    return fault
 
 
 def test_a_broken_download_resumes_at_the_byte_it_reached():

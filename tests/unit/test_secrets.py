@@ -14,7 +14,7 @@ import pytest
 
 from glancesync.cli import main
 from glancesync.config import Config, Target, load_config
-from tests.cli.conftest import SCENARIOS
+from tests.support.cli_files import SCENARIOS
 
 PLAIN = "pl41n-s3cret"
 ENCODED_SECRET = "b64-s3cret"

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from syncworld import CHUNK, REGIONS, CountingSource, build_world, master_images
 
 from glancesync.backends.mock import MockStore
 from glancesync.batch import SyncOptions
 from glancesync.image import Image
+from tests.support.syncworld import CHUNK, REGIONS, CountingSource, build_world, master_images
 
 
 class DataBackend:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RABBIT = ("127.0.0.1", 5672)
 REDIS = ("127.0.0.1", 6379)
 REDIS_DB = 11  # the Celery tests' own database number
