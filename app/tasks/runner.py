@@ -27,6 +27,7 @@ from app.errors import ApiError
 from app.metrics import sync_ended
 from app.models import FAILED, SYNCED, SYNCING, Task, db, db_now
 from app.regions import core
+from app.tasks import live as live_clock
 from app.tasks.lease_loop import LeaseLoop
 from app.tasks.live import LiveTask
 from app.workers import Worker, new_worker, pid_alive, worker_pid
@@ -56,6 +57,9 @@ class TaskRunner(LeaseLoop):
         self.heartbeat_interval = heartbeat_interval
         self.progress_interval = progress_interval
         self.dead_after = timedelta(seconds=dead_after)
+        # a runner stops its own sync this long after its last renewal, before any other
+        # process may take the task over (app.tasks.service.lease_timing_problem)
+        self.own_lease = max(0.0, dead_after - 2 * heartbeat_interval)
         self.queue_timeout = queue_timeout
         self.final_write_attempts = final_write_attempts
         self._worker: Worker | None = None
@@ -88,7 +92,7 @@ class TaskRunner(LeaseLoop):
     def reserve(self, task_id: str, region: str) -> LiveTask | None:
         """Own a task before claiming it, so this process never takes it for dead;
         None when a thread of this runner already claims or runs it."""
-        live = LiveTask(region, self.dead_after.total_seconds())
+        live = LiveTask(region, self.own_lease)
         with self._live_lock:
             if task_id in self._live:
                 return None
@@ -144,6 +148,7 @@ class TaskRunner(LeaseLoop):
         False: the caller runs it); False when another runner got it or the region is busy."""
         if self._stopping.is_set() or self.reserve(task_id, region) is None:
             return False
+        sent = live_clock.monotonic()
         try:
             claimed = leases.claim(task_id, self.worker)
         except Exception:
@@ -154,7 +159,7 @@ class TaskRunner(LeaseLoop):
             return False
         live = self.live(task_id)
         if live is not None:
-            live.renewed = time.monotonic()
+            live.renewed = sent
             live.claimed = True
         if launch:
             self.launch(task_id, region)
@@ -169,7 +174,7 @@ class TaskRunner(LeaseLoop):
         self._pool.submit(job, *args)
 
     def _run(self, task_id: str, region: str) -> None:
-        live = self.live(task_id) or LiveTask(region, self.dead_after.total_seconds())
+        live = self.live(task_id) or LiveTask(region, self.own_lease)
         started = time.monotonic()
         with self.app.app_context():
             try:
