@@ -299,7 +299,12 @@ def run_is_dead(run_id: str) -> bool:
     if not run_id.startswith(TASK_RUN):
         return cli_run_dead(run_id)
     task_id = run_id.removeprefix(TASK_RUN)
-    task = db.session.scalars(select(Task).where(Task.task_id == task_id)).first()
-    if task is None:
-        return False
-    return task.status != SYNCING or runner().is_dead(task, db_now(db.session))
+    try:
+        task = db.session.scalars(select(Task).where(Task.task_id == task_id)).first()
+        if task is None:
+            return False
+        return task.status != SYNCING or runner().is_dead(task, db_now(db.session))
+    finally:
+        # the sync thread asks this while it prepares, then syncs for minutes or hours:
+        # its connection must not stay idle in a transaction all that time
+        db.session.remove()
