@@ -85,8 +85,12 @@ def converted_file(
     fmt = converted.QEMU_FORMAT[master.disk_format]
     with _spool_file(directory, "in") as raw_in, _spool_file(directory, "out") as out:
         try:
-            _download(source, raw_in, master, cancel)
+            md5 = _download(source, raw_in, cancel)
+            # the safety checks first: unsafe data is refused whatever record it came with
             virtual = _checked_virtual_size(master, fmt, raw_in, directory, cancel)
+            if master.checksum and md5 != master.checksum:
+                reason = f"checksum mismatch (expected {master.checksum}, got {md5})"
+                raise _refused(master, f"master data: {reason}")
             cpu = CONVERT_CPU_BASE + CONVERT_CPU_PER_GIB * (virtual // GIB + 1)
             args = ["convert", "-f", fmt, "-O", convert_to, raw_in, out]
             _run(args, CONVERT_ADDRESS_SPACE, cpu, cancel, master)
@@ -108,8 +112,9 @@ def _spool_file(directory: str, role: str) -> Iterator[str]:
             os.unlink(path)
 
 
-def _download(source: ImageSource, path: str, master: Image, cancel: Cancel) -> None:
-    """The master's bytes into ``path``, checked against its checksum like any copy."""
+def _download(source: ImageSource, path: str, cancel: Cancel) -> str:
+    """The master's bytes into ``path``; their md5, checked against the master's checksum
+    like any copy."""
     md5 = hashlib.md5(usedforsecurity=False)
     with open(path, "wb") as handle:
         for chunk in source.chunks():
@@ -117,9 +122,7 @@ def _download(source: ImageSource, path: str, master: Image, cancel: Cancel) -> 
             handle.write(chunk)
             if cancel():
                 raise Cancelled()
-    if master.checksum and md5.hexdigest() != master.checksum:
-        reason = f"checksum mismatch (expected {master.checksum}, got {md5.hexdigest()})"
-        raise _refused(master, f"master data: {reason}")
+    return md5.hexdigest()
 
 
 def _checked_virtual_size(
