@@ -148,3 +148,27 @@ def test_option_is_validated():
     assert load_config(base, environ={}).master.convert_to == ""
     with pytest.raises(ConfigError, match="convert_to"):
         load_config(base + "convert_to = vmdk\n", environ={})
+
+
+def test_mock_backend_simulates_the_conversion():
+    """Offline (mock backend, no image data): a converted copy, ok on the next run."""
+    from glancesync.backends import make_backends
+    from glancesync.backends.mock import MockStore
+    from glancesync.engine import GlanceSync
+
+    text = (
+        "[main]\nmaster_region = Valladolid\n[master]\n"
+        "credential = user,ZmFrZXBhc3N3b3JkLG9mY291cnNl,http://server:5000/v3,tenant1\n"
+        "convert_to = raw\n"
+    )
+    config = load_config(text, environ={})
+    image = master(img_signature="s").copy(owner="tenant1id")
+    store = MockStore({"Valladolid": [image], "Burgos": []})
+    gs = GlanceSync(config, make_backends(config, environ={}, store=store))
+    assert not gs.sync_region("Burgos").failed
+    (copy_,) = store.images("Burgos")
+    assert copy_.disk_format == "raw"
+    assert copy_.user_properties[SOURCE_CHECKSUM] == M
+    assert copy_.user_properties[CONVERTED_MD5] == copy_.checksum != M
+    assert "img_signature" not in copy_.user_properties
+    assert [s.status for s in gs.region_statuses("Burgos").images] == [st.OK]
