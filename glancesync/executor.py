@@ -262,11 +262,11 @@ class Executor:
 
     def _send(self, a: Action, props: dict) -> Image:
         """The upload itself: the master's data, or its converted copy (made first)."""
-        source = self.source_for(a.master)
         if not a.convert_to:
-            return self.backend.upload(
-                self.region, a.master, a.is_public, props, source, self._callback(a, a.size)
-            )
+            callback = self._callback(a, a.size)
+            source = self.source_for(a.master)
+            return self.backend.upload(self.region, a.master, a.is_public, props, source, callback)
+        source = self.source_for(a.master)
         fmt = a.master.disk_format
         self.log.info(f"{self.full}: Converting image {a.name} from {fmt} to {a.convert_to}")
         with convert.converted_file(
