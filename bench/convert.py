@@ -90,6 +90,13 @@ def timed_child(args: list[str]) -> dict[str, Any]:
     return {"wall_s": round(time.monotonic() - started, 2), "peak_rss_mib": usage.ru_maxrss // 1024}
 
 
+def check_copy(client: Any, name: str, size: int) -> None:
+    """The run must have made the raw copy, or its time means nothing."""
+    copies = [i for i in client.images.list() if i["name"] == name]
+    if len(copies) != 1 or copies[0]["disk_format"] != "raw" or copies[0]["size"] != size:
+        raise SystemExit(f"glancesync made no raw copy of {name}: {copies}")
+
+
 def wipe(client: Any, prefix: str) -> None:
     for image in list(client.images.list()):
         if image["name"].startswith(prefix):
@@ -108,7 +115,9 @@ def main(argv: list[str]) -> int:
         with tempfile.TemporaryDirectory(prefix="gs-bench-convert-") as tmp:
             folder = Path(tmp)
             qcow2 = make_qcow2(folder, args.virtual_mib, args.data_mib)
-            record = master.images.create(name=prefix, disk_format="qcow2", container_format="bare")
+            record = master.images.create(
+                name=prefix, disk_format="qcow2", container_format="bare", visibility="public"
+            )
             with open(qcow2, "rb") as data:
                 master.images.upload(record["id"], data, image_size=qcow2.stat().st_size)
             (folder / "spool").mkdir()
@@ -118,6 +127,7 @@ def main(argv: list[str]) -> int:
             (folder / "gs.ini").write_text(config)
             script = [sys.executable, "-c", GLANCESYNC, str(folder / "gs.ini"), args.region]
             results = {"glancesync": timed_child(script)}
+            check_copy(region, prefix, args.virtual_mib * MIB)
             wipe(region, prefix)
             spec = {
                 "cred": cred,
