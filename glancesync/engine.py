@@ -302,6 +302,7 @@ class GlanceSync:
             run_id=runs.run_id,
             busy=prepared.marked.busy,
             busy_now=self._busy_now(ref, view, runs),
+            spool_dir=self.config.main.spool_dir or None,
         )
         return executor.run()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from glancesync import convert, converted, regionlog
 from glancesync import planner as pl
-from glancesync import regionlog
 from glancesync import result as rs
 from glancesync import status as st
 from glancesync.backends.base import UPLOAD_MARKER, Backend, ImageSource, ProgressCallback
@@ -99,6 +99,7 @@ class Executor:
         run_id: str = "",
         busy: frozenset[str] = frozenset(),
         busy_now: Callable[[str], bool] | None = None,
+        spool_dir: str | None = None,
     ):
         self.plan, self.backend, self.region = plan, backend, region
         # ``run_id`` goes in the upload marker; ``busy`` names images another run was
@@ -112,6 +113,7 @@ class Executor:
         self.source_for, self.progress = source_for, progress
         self.should_cancel = should_cancel or (lambda: False)
         self.uploaded_bytes = 0
+        self.spool_dir = spool_dir  # where converted copies are made (glancesync.convert)
 
     def run(self) -> rs.RegionResult:
         failed_upload: str | None = None
@@ -125,6 +127,12 @@ class Executor:
                         raise Cancelled()
                     with regionlog.region_logging(self.log, self.full):
                         self._run(action)
+                except convert.ConversionRefused as exc:  # that image only; the region goes on
+                    self.log.error(str(exc))
+                    result.failed, result.error = True, result.error or str(exc)
+                    if entry is not None:
+                        entry.result, entry.error = rs.FAILED, str(exc)
+                    continue
                 except Exception as exc:  # noqa: BLE001 - a failure stops this region only (6.6)
                     message = self._error_text(exc)
                     self.log.error(self._log_text(exc, message))
@@ -189,10 +197,14 @@ class Executor:
         elif action.kind in pl.UPLOAD_KINDS:
             self._upload(action)
         elif action.kind == pl.WARN_CHECKSUM:
+            region_image = action.region_image
+            formats = converted.format_difference(action.master, region_image, action.convert_to)
             self.log.warning(
-                f"Image {action.name} has a different checksum ({action.region_image.checksum}) "
+                f"Image {action.name} has a different checksum "
+                f"({converted.rule_checksum(region_image)}) "
                 f"in region {self.full} than in the master region. It was not set what to do. "
                 "Please, fill either dontupdate, replace or rename with the checksum."
+                + (f" The {formats}." if formats else "")
             )
         elif action.kind == pl.WARN_PROTECTED:
             self.log.warning(
@@ -239,11 +251,7 @@ class Executor:
         props = {**a.properties, **self._resolve(a)}
         if self.run_id:
             props[UPLOAD_MARKER] = self.run_id  # the backend removes it once verified
-        shown = self.progress(self.full, a.name, a.size) if self.progress else None
-        callback = _ChunkGuard(shown, self.should_cancel, a.size)
-        new = self.backend.upload(
-            self.region, a.master, a.is_public, props, self.source_for(a.master), callback
-        )
+        new = self._send(a, props)
         self.log.info(f"{self.full}: Image uploaded.")
         old = a.region_image
         if a.kind == pl.REPLACE:
@@ -251,6 +259,29 @@ class Executor:
         elif a.kind == pl.RENAME:
             self.backend.update(self.region, old, f"{a.name}.old", False, old.user_properties)
         self.map[a.name] = new
+
+    def _send(self, a: Action, props: dict) -> Image:
+        """The upload itself: the master's data, or its converted copy (made first)."""
+        if not a.convert_to:
+            callback = self._callback(a, a.size)
+            source = self.source_for(a.master)
+            return self.backend.upload(self.region, a.master, a.is_public, props, source, callback)
+        source = self.source_for(a.master)
+        fmt = a.master.disk_format
+        self.log.info(f"{self.full}: Converting image {a.name} from {fmt} to {a.convert_to}")
+        with convert.converted_file(
+            self.full, a.master, a.convert_to, source, self.spool_dir, self.should_cancel
+        ) as copy:
+            image = converted.upload_image(
+                a.master, a.convert_to, copy.md5, copy.size, copy.hash_value
+            )
+            props = converted.upload_properties(props, a.master, copy.md5)
+            callback = self._callback(a, copy.size)
+            return self.backend.upload(self.region, image, a.is_public, props, copy, callback)
+
+    def _callback(self, a: Action, size: int) -> _ChunkGuard:
+        shown = self.progress(self.full, a.name, size) if self.progress else None
+        return _ChunkGuard(shown, self.should_cancel, size)
 
     def _resolve(self, a: Action) -> dict[str, str]:
         """kernel_id/ramdisk_id names to region ids; unknown names are left out (E2)."""

@@ -48,6 +48,7 @@ class Action:
     properties: dict[str, Any] = field(default_factory=dict)
     ami_refs: dict[str, str] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
+    convert_to: str = ""  # the copy's format when it is converted (glancesync.convert)
 
     @property
     def size(self) -> int:
@@ -130,6 +131,7 @@ def _upload(s: ImageStatus, target: Target) -> Action:
         s.master.is_public,
         props,
         ami_refs(s.master),
+        convert_to=s.convert_to,
     )
 
 
@@ -180,7 +182,7 @@ def plan_region(
             pass2.append(_upload(s, target))
         elif s.status == st.ERROR_CHECKSUM:
             kind = WARN_PROTECTED if s.protected else WARN_CHECKSUM
-            pass2.append(Action(kind, s.name, s.master, s.region_image))
+            pass2.append(Action(kind, s.name, s.master, s.region_image, convert_to=s.convert_to))
     uploads = [a for a in pass2 if a.kind in UPLOAD_KINDS]
     actions += pass2
     actions += [_update(UPDATE_AMI, s, target) for s in ordered if s.status == st.PENDING_AMI]

@@ -77,6 +77,7 @@ class MockImageSource:
     """The mock keeps no image data: an upload only needs the size."""
 
     size: int
+    synthetic = True  # no bytes to convert: glancesync.convert simulates the conversion
 
     def chunks(self) -> Iterator[bytes]:
         yield from ()

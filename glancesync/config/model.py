@@ -34,6 +34,8 @@ class Target:
     data_timeout: int = default(TARGET, "data_timeout")
     tenant_id: str | None = default(TARGET, "tenant_id")
     leftover_age: int = default(TARGET, "leftover_age")
+    convert_to: str = default(TARGET, "convert_to")  # "" (no conversion), "raw" or "qcow2"
+    convert_on_import: bool = default(TARGET, "convert_on_import")
 
 
 @dataclass

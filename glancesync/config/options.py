@@ -22,6 +22,7 @@ SET = "set"  # comma-separated items, as a frozenset
 BOOL = "bool"
 INT = "int"  # with a minimum
 CONDITION = "condition"  # a metadata condition, compiled at load time
+CHOICE = "choice"  # one of ``choices``; blank is unset (the default)
 CONNECTION = "connection"  # read by the credential layers (glancesync.config.connection)
 
 
@@ -35,6 +36,7 @@ class Option:
     default: Any = None
     minimum: int = 0
     stored: bool = True
+    choices: tuple[str, ...] = ()
 
 
 def _table(*options: Option) -> dict[str, Option]:
@@ -76,6 +78,12 @@ TARGET = _table(
     Option("data_timeout", INT, 600, minimum=1),
     Option("tenant_id", TEXT, None),
     Option("leftover_age", INT, 3600, minimum=0),  # seconds before a marked image is left over
+    # The disk format this target's copies are converted to (glancesync.convert; README
+    # "Converting images"); "" copies every image in its master format.
+    Option("convert_to", CHOICE, "", choices=("raw", "qcow2")),
+    # The region's Glance converts on import (glance-download copies only); accepted here,
+    # used by the import path.
+    Option("convert_on_import", BOOL, False),
 )
 
 MAIN_OPTIONS = frozenset(MAIN)
