@@ -67,7 +67,7 @@ def test_two_threads_asking_a_fresh_runner_for_its_identity_get_the_same_one(app
 
     def held_new_worker():
         if next(calls) == 0:
-            second_maker.wait(10)  # returns at once when a second thread makes one
+            second_maker.wait(60)  # returns at once when a second thread makes one
         else:
             second_maker.set()
         return real()
@@ -130,7 +130,7 @@ def test_a_failed_group_preparation_gives_every_region_lock_back(app, monkeypatc
 
     def view(self, ref, *args, **kwargs):  # (a region's lock is taken before its view)
         if ref.full == "Burgos":  # raises once Madrid's preparation holds its lock
-            assert madrid_locked.wait(10)
+            assert madrid_locked.wait(60)
             raise RuntimeError("planning broke")
         madrid_locked.set()
         return real(self, ref, *args, **kwargs)
