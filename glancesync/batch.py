@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -127,12 +127,8 @@ def _run_batch(
     stopped = {ref.full: options.stopped(ref) for ref in batch}
     started = [ref for ref in batch if stopped[ref.full] is None]
     logs = {ref.full: options.log_of(ref, gs.log) for ref in started}
-    prepared = {
-        item.ref.full: item
-        for item in pool.map(
-            lambda ref: gs.prepare(ref, catalogue, logs[ref.full], options), started
-        )
-    }
+    futures = [pool.submit(gs.prepare, ref, catalogue, logs[ref.full], options) for ref in started]
+    prepared = _prepared_all(futures)
     for item in prepared.values():
         if item.failure is not None:
             options.finish(item.ref, item.failure)
@@ -145,6 +141,19 @@ def _run_batch(
             error = stopped[ref.full]
             results.append(options.finish(ref, RegionResult(ref.full, failed=True, error=error)))
     return results
+
+
+def _prepared_all(futures: list[Future[Prepared]]) -> dict[str, Prepared]:
+    """Every region's preparation; when one raised, the regions prepared beside it give
+    their lock files back before the error goes on (else a service process kept them
+    held, and every later run of those regions on this host was refused as busy)."""
+    done = [future.exception() is None for future in futures]  # waits for all of them
+    if all(done):
+        return {item.ref.full: item for item in (future.result() for future in futures)}
+    for future, ok in zip(futures, done, strict=True):
+        if ok:
+            future.result().unlock()
+    raise next(future.exception() for future, ok in zip(futures, done, strict=True) if not ok)
 
 
 def _prepare(
@@ -162,7 +171,12 @@ def _run_prepared(
 ) -> dict[str, RegionResult]:
     """Execute the planned regions in the pool, sharing master reads when not dry-run."""
     runnable = [item for item in prepared if item.failure is None]
-    fanout = None if options.dry_run else _fanout(gs, runnable, options.join_timeout)
+    try:
+        fanout = None if options.dry_run else _fanout(gs, runnable, options.join_timeout)
+    except BaseException:  # nothing runs them: their locks go back now
+        for item in runnable:
+            item.unlock()
+        raise
     futures = {
         item.ref.full: pool.submit(_run_shared, gs, item, fanout, options) for item in runnable
     }
