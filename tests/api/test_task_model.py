@@ -157,10 +157,8 @@ def test_the_model_s_own_happy_path_holds(state, model_apps):
     model.tick(seconds=3.0, order=[0, 1], slow=False)
     model.check()
     with model_apps[0].app_context():
-        rows = {
-            t.region + str(n): t for n, t in enumerate(db.session.query(Task).order_by(Task.id))
-        }
-        statuses = [(t.region, t.status, t.message) for t in rows.values()]
+        tasks = db.session.query(Task).order_by(Task.id).all()
+        statuses = [(t.region, t.status, t.message) for t in tasks]
         db.session.remove()
     assert statuses == [
         ("Burgos", "synced", "synchronised"),

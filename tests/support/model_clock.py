@@ -12,6 +12,7 @@ database does; a frozen one simply takes no step until it is thawed.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 import types
@@ -46,8 +47,8 @@ class ModelClock:
 
 def install(clock: ModelClock, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every ``db_now`` imported from app.models and every ``time`` module of app.tasks
-    read the model's clock; a fresh ``LiveTask`` is renewed at the model's time (its
-    dataclass default captured the real ``time.monotonic`` when the class was made).
+    read the model's clock; a fresh ``LiveTask`` gets the model's time in every field
+    whose dataclass default is ``time.monotonic`` (captured when the class was made).
 
     Modules are found by what they hold, not by a list of names, so the patch follows
     the code when a function moves to another module."""
@@ -66,10 +67,12 @@ def install(clock: ModelClock, monkeypatch: pytest.MonkeyPatch) -> None:
         if name.startswith("app.tasks") and getattr(module, "monotonic", None) is time.monotonic:
             monkeypatch.setattr(module, "monotonic", clock.monotonic)
     init = LiveTask.__init__
+    stamped = [f.name for f in dataclasses.fields(LiveTask) if f.default_factory is time.monotonic]
 
     def live_init(self, *args, **kwargs) -> None:
         init(self, *args, **kwargs)
-        if "renewed" not in kwargs:
-            self.renewed = clock.monotonic()
+        for name in stamped:
+            if name not in kwargs:
+                setattr(self, name, clock.monotonic())
 
     monkeypatch.setattr(LiveTask, "__init__", live_init)

@@ -130,6 +130,8 @@ class Observer:
     def free_queued_claimed(self, rows: dict[str, dict]) -> None:
         now, waiting = self.world.clock.now, []
         busy = {r["region"] for r in rows.values() if r["status"] == SYNCING}
+        if not any(len(p.runner.owned()) < p.runner.max_workers for p in self.world.live()):
+            busy = {r["region"] for r in rows.values()}  # no process has room: none can claim
         for task_id, row in rows.items():
             if row["status"] != QUEUED or row["region"] in busy:
                 self.free_since.pop(task_id, None)
