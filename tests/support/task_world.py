@@ -39,7 +39,7 @@ from tests.support.model_clock import ModelClock
 REGIONS = ("Burgos", "Caceres", "other:Madrid")
 HEARTBEAT = 1.0  # the lease interval of every runner (model seconds)
 DEAD_AFTER = 4.0  # >= 3 heartbeats, as issue 21 item 8 asks of a service
-SLOW_RENEWAL = 0.5  # how long a "slow" renewal statement takes (its commit latency)
+SLOW_RENEWAL = 1.0  # how long a "slow" renewal statement takes (its commit latency)
 SETTINGS = {
     "HEARTBEAT_INTERVAL": HEARTBEAT,
     "DEAD_AFTER": DEAD_AFTER,
