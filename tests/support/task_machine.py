@@ -28,7 +28,6 @@ PROFILE_VARIABLE = "GLANCESYNC_HYPOTHESIS_PROFILE"
 _COMMON = {
     "deadline": None,
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much],
-    "database": None,
 }
 # ci: the same examples every run, no shrinking (a failure prints its whole, unshrunk
 # run; the shrunk ones are the regression tests of tests/api/test_task_model.py)
@@ -38,8 +37,10 @@ settings.register_profile(
     stateful_step_count=30,
     derandomize=True,
     phases=[Phase.explicit, Phase.generate],
+    database=None,
     **_COMMON,
 )
+# long: random, shrunk, and a failure found is replayed first by the next run (.hypothesis/)
 settings.register_profile("long", max_examples=2000, stateful_step_count=60, **_COMMON)
 
 
