@@ -69,7 +69,7 @@ def test_the_task_lifecycle_holds_under_every_interleaving(model_apps):
     run_state_machine_as_test(TaskLifecycle, settings=profile())
 
 
-# -- shrunk counterexamples, replayed step by step (each fails on main 52b2dd5..bf0a2e5) ------
+# -- shrunk counterexamples, replayed step by step (each fails on main bf0a2e5) ---------------
 @pytest.fixture
 def state(model_apps):
     """Replays a shrunk example: ``state.check()`` checks every invariant."""
