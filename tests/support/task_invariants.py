@@ -19,6 +19,11 @@ from tests.support.task_world import DEAD_AFTER, HEARTBEAT, SLOW_RENEWAL, World
 FINAL = (SYNCED, FAILED)
 # the lease loop of a process runs every HEARTBEAT; a slow renewal delays it that much
 ROUND = HEARTBEAT + SLOW_RENEWAL
+# With a broker a queued task's message may sit in the queue for a whole lease before it
+# is taken for lost and published again (the first lease round after DEAD_AFTER does
+# that, so that a busy worker's message is not duplicated every heartbeat), then a worker
+# takes it: the bound is one lease and two rounds.
+BROKER_ROUND = DEAD_AFTER + 2 * ROUND
 INVARIANTS = (
     "one_per_region",
     "final_never_rewritten",
@@ -132,12 +137,15 @@ class Observer:
         busy = {r["region"] for r in rows.values() if r["status"] == SYNCING}
         if not any(len(p.runner.owned()) < p.runner.max_workers for p in self.world.live()):
             busy = {r["region"] for r in rows.values()}  # no process has room: none can claim
+        in_queue = {task_id for _, members in self.world.messages for task_id, _ in members}
         for task_id, row in rows.items():
-            if row["status"] != QUEUED or row["region"] in busy:
+            if row["status"] != QUEUED or row["region"] in busy or task_id in in_queue:
+                # with a broker, a message in the queue is the claim to come: a worker
+                # takes it when the model delivers it
                 self.free_since.pop(task_id, None)
                 continue
             since = self.free_since.setdefault(task_id, now)
-            if now - since > ROUND:
+            if now - since > (BROKER_ROUND if self.world.broker else ROUND):
                 waiting.append((task_id, row["region"], now - since))
         assert not waiting, f"free_queued_claimed: queued in a free region too long: {waiting}"
 

@@ -33,8 +33,8 @@ from app.tasks.groups import start_group
 from app.workers import process_scope
 from glancesync.regions import RegionRef
 from glancesync.result import RegionResult
-from tests.api.conftest import as_process
 from tests.support.model_clock import ModelClock
+from tests.support.service_app import as_process
 
 REGIONS = ("Burgos", "Caceres", "other:Madrid")
 HEARTBEAT = 1.0  # the lease interval of every runner (model seconds)
