@@ -29,6 +29,7 @@ from glancesync.regions import RegionRef, expand_target, parse_region, region_li
 from glancesync.result import RegionResult
 from glancesync.selection import Catalogue, master_catalogue, region_map, synchronisable
 from glancesync.status import RegionStatus, region_status
+from glancesync.transfer import PROXY, RegionTransfer, falls_back, needs_probe, region_path
 
 LOGGER_NAME = "GlanceSync-Client"
 
@@ -283,8 +284,32 @@ class GlanceSync:
             run_id=runs.run_id,
             busy=prepared.marked.busy,
             busy_now=self._busy_now(ref, view, runs),
+            transfer=self._transfer(ref, view.target, prepared.log),
         )
         return executor.run()
+
+    def _transfer(self, ref: RegionRef, target: Target, log: logging.Logger) -> RegionTransfer:
+        """How this region's copies travel (glancesync.transfer): the region's Glance is
+        asked for its import methods only when ``auto`` needs to know."""
+        backend = self.backends[ref.target]
+        can_import = getattr(backend, "can_import", None)
+        import_copy = getattr(backend, "import_copy", None)
+        advertised = None
+        if needs_probe(ref.target, target.transfer):
+            advertised = bool(can_import and can_import(ref.name))
+        path = region_path(ref.target, target.transfer, advertised)
+        if path != target.transfer and target.transfer != PROXY:
+            log.info(f"{ref.full}: copies go through this host (transfer = {target.transfer})")
+        importer = None
+        if import_copy is not None:
+            importer = functools.partial(
+                import_copy,
+                ref.name,
+                source_region=self.config.main.master_region,
+                timeout=target.import_timeout,
+            )
+        shown = target.transfer != PROXY
+        return RegionTransfer(path, falls_back(target.transfer), importer, shown)
 
     def _runs(self, options: SyncOptions) -> Runs:
         return options.runs or self.runs

@@ -13,6 +13,7 @@ from glancesync.backends.base import UPLOAD_MARKER, Backend, ImageSource, Progre
 from glancesync.errors import BackendError, Cancelled, Interrupted
 from glancesync.image import Image
 from glancesync.planner import Action, Plan
+from glancesync.transfer import GLANCE_DOWNLOAD, PROXIED, PROXY, RegionTransfer
 
 __all__ = ["Cancelled", "Executor", "ProgressFactory", "SourceFor", "initial_results"]
 
@@ -99,6 +100,7 @@ class Executor:
         run_id: str = "",
         busy: frozenset[str] = frozenset(),
         busy_now: Callable[[str], bool] | None = None,
+        transfer: RegionTransfer = PROXIED,
     ):
         self.plan, self.backend, self.region = plan, backend, region
         # ``run_id`` goes in the upload marker; ``busy`` names images another run was
@@ -112,6 +114,11 @@ class Executor:
         self.source_for, self.progress = source_for, progress
         self.should_cancel = should_cancel or (lambda: False)
         self.uploaded_bytes = 0
+        # Server-side copies (glancesync.transfer): the region's path, the path each copy
+        # took (for the results), and the bytes that never crossed this host.
+        self.transfer = transfer
+        self.paths: dict[str, str] = {}
+        self.imported_bytes = 0
 
     def run(self) -> rs.RegionResult:
         failed_upload: str | None = None
@@ -131,6 +138,7 @@ class Executor:
                     result.failed, result.error = True, message
                     if entry is not None:
                         entry.result, entry.error = rs.FAILED, message
+                        entry.transfer = self.paths.get(action.name)
                     if action.kind in pl.UPLOAD_KINDS:
                         failed_upload = action.name
                     return result
@@ -140,6 +148,7 @@ class Executor:
                     continue
                 if entry is not None and action.kind not in pl.WARNINGS:
                     entry.result = rs.PLANNED if self.dry_run else rs.DONE
+                    entry.transfer = self.paths.get(action.name)
             result.summary = self._summary()
             self.log.info(result.summary)
             return result
@@ -227,12 +236,18 @@ class Executor:
             self.skipped.add(a.name)
             return
         mb = f"{a.size / MB:.2f}"
+        path = self.transfer.path
+        if self.transfer.shown:
+            self.paths[a.name] = path
+        via = "" if path == PROXY else f", {path}"
         if not self.dry_run or a.kind != pl.UPLOAD:
-            self.log.info(f"{self.full}: {_FIRST_LINE[a.kind]} {a.name} ({mb} MB)")
+            self.log.info(f"{self.full}: {_FIRST_LINE[a.kind]} {a.name} ({mb} MB{via})")
         self.uploaded_bytes += a.size
         if self.dry_run:
             self._resolve(a)  # the same warnings as the real run
-            self.log.info(f"{self.full}: Pending: {a.name} ({mb} MB)")
+            self.log.info(f"{self.full}: Pending: {a.name} ({mb} MB{via})")
+            if path != PROXY:
+                self.imported_bytes += a.size
             # stands for the copy the real run would make: later references resolve to it
             self.map[a.name] = a.master
             return
@@ -241,16 +256,44 @@ class Executor:
             props[UPLOAD_MARKER] = self.run_id  # the backend removes it once verified
         shown = self.progress(self.full, a.name, a.size) if self.progress else None
         callback = _ChunkGuard(shown, self.should_cancel, a.size)
-        new = self.backend.upload(
-            self.region, a.master, a.is_public, props, self.source_for(a.master), callback
-        )
-        self.log.info(f"{self.full}: Image uploaded.")
+        if path == GLANCE_DOWNLOAD:
+            new = self._import(a, props, callback)
+        else:
+            new = self._proxy(a, props, callback)
         old = a.region_image
         if a.kind == pl.REPLACE:
             self.backend.delete(self.region, old.id)
         elif a.kind == pl.RENAME:
             self.backend.update(self.region, old, f"{a.name}.old", False, old.user_properties)
         self.map[a.name] = new
+
+    def _proxy(self, a: Action, props: dict, callback: _ChunkGuard) -> Image:
+        new = self.backend.upload(
+            self.region, a.master, a.is_public, props, self.source_for(a.master), callback
+        )
+        self.log.info(f"{self.full}: Image uploaded.")
+        return new
+
+    def _import(self, a: Action, props: dict, callback: _ChunkGuard) -> Image:
+        """The server-side copy; with ``auto``, an import that fails (not a cancel or an
+        interrupt) is copied once more through this host, with a warning."""
+        importer = self.transfer.importer
+        try:
+            if importer is None:
+                raise BackendError(f"{self.full}: the backend cannot import server-side")
+            new = importer(a.master, a.is_public, props, callback)
+        except (Cancelled, Interrupted):
+            raise
+        except BackendError as exc:
+            if not self.transfer.fallback:
+                raise
+            self.log.warning(f"{exc} Copying {a.name} through this host instead.")
+            self.paths[a.name] = PROXY
+            callback.done = 0
+            return self._proxy(a, props, callback)
+        self.imported_bytes += a.size
+        self.log.info(f"{self.full}: Image imported server-side.")
+        return new
 
     def _resolve(self, a: Action) -> dict[str, str]:
         """kernel_id/ramdisk_id names to region ids; unknown names are left out (E2)."""
@@ -268,6 +311,11 @@ class Executor:
         if self.plan.nothing_pending:
             return f"{self.full}: Region is synchronized."
         total = int(self.uploaded_bytes / MB)
+        server_side = int(self.imported_bytes / MB)
         if self.dry_run:
-            return f"{self.full}: MBs pending : {total}"
-        return f"{self.full}:   Total uploaded to region: {total} (MB) "
+            more = f", {server_side} server-side" if self.imported_bytes else ""
+            return f"{self.full}: MBs pending : {total}{more}"
+        line = f"{self.full}:   Total uploaded to region: {total} (MB) "
+        if self.imported_bytes:
+            line = f"{line.rstrip()}, {server_side} (MB) server-side"
+        return line

@@ -414,3 +414,8 @@ class MockBackend:
     def server_now(self, region: str) -> datetime | None:
         """The mock has no server: this host's clock is the region's."""
         return None
+
+    def can_import(self, region: str) -> bool:
+        """The mock has no Glance to import server-side (glancesync.transfer): ``auto``
+        copies through this host, ``glance-download`` fails each copy."""
+        return False

@@ -34,6 +34,9 @@ class Target:
     data_timeout: int = default(TARGET, "data_timeout")
     tenant_id: str | None = default(TARGET, "tenant_id")
     leftover_age: int = default(TARGET, "leftover_age")
+    transfer: str = default(TARGET, "transfer")  # glancesync.transfer
+    import_timeout: int = default(TARGET, "import_timeout")
+    import_interface: str = default(TARGET, "import_interface")
 
 
 @dataclass

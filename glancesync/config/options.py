@@ -22,6 +22,7 @@ SET = "set"  # comma-separated items, as a frozenset
 BOOL = "bool"
 INT = "int"  # with a minimum
 CONDITION = "condition"  # a metadata condition, compiled at load time
+CHOICE = "choice"  # one of ``Option.choices``
 CONNECTION = "connection"  # read by the credential layers (glancesync.config.connection)
 
 
@@ -35,6 +36,7 @@ class Option:
     default: Any = None
     minimum: int = 0
     stored: bool = True
+    choices: tuple[str, ...] = ()
 
 
 def _table(*options: Option) -> dict[str, Option]:
@@ -76,6 +78,11 @@ TARGET = _table(
     Option("data_timeout", INT, 600, minimum=1),
     Option("tenant_id", TEXT, None),
     Option("leftover_age", INT, 3600, minimum=0),  # seconds before a marked image is left over
+    # How copies travel (glancesync.transfer): through this host, or server-side
+    Option("transfer", CHOICE, "proxy", choices=("proxy", "glance-download", "auto")),
+    Option("import_timeout", INT, 1800, minimum=1),  # seconds one server-side import may take
+    # The endpoint interface the region's Glance fetches the master from ("": the target's)
+    Option("import_interface", TEXT, ""),
 )
 
 MAIN_OPTIONS = frozenset(MAIN)
