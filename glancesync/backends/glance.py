@@ -315,6 +315,7 @@ class GlanceBackend:
             reason=self._reason,
             request=import_request(source_region, master.id, interface),
             timeout=timeout,
+            retry=self.retry,
         ).run()
         return to_image(record, full)
 

@@ -28,7 +28,7 @@ from glancesync.backends.glance_records import (
     json_patch,
     stored_mismatch,
 )
-from glancesync.backends.retry import http_status
+from glancesync.backends.retry import RetryPolicy, http_status
 from glancesync.errors import BackendError, ErrorKind
 from glancesync.image import SOURCE_HASH, Image
 
@@ -41,9 +41,6 @@ FIRST_POLL, MAX_POLL = 0.25, 5.0
 # The property Glance holds on an importing image until its task ends (the task still
 # writes to the image a moment after it turns active).
 TASK_LOCK = "os_glance_import_task"
-# Attempts at the final PATCH and at the clean-up delete: a Glance whose task is still
-# ending may answer 5xx (its database busy) once or twice.
-ATTEMPTS = 3
 # Image statuses from which an import never completes.
 _DEAD = ("killed", "deleted", "pending_delete", "deactivated")
 
@@ -101,6 +98,7 @@ class ImportTransaction:
         reason: Callable[[BaseException], str],
         request: Mapping[str, Any],
         timeout: float,
+        retry: RetryPolicy,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -109,6 +107,9 @@ class ImportTransaction:
         self.progress = progress or (lambda nbytes: None)
         self.client, self.reason, self.request = client, reason, request
         self.timeout, self.clock, self.sleep = timeout, clock, sleep
+        # the looks, the final PATCH and the clean-up are retried on transient failures
+        # (a Glance whose task is ending may answer 5xx, its database busy)
+        self.retry = retry
 
     def run(self) -> Any:
         """The region's record of the verified copy, or a ``BackendError``."""
@@ -135,8 +136,11 @@ class ImportTransaction:
         return BackendError(text, kind)
 
     def start(self, image_id: str) -> None:
-        http = self.client.http_client
-        http.post(f"/v2/images/{image_id}/import", data=dict(self.request))
+        """Ask for the import; a connection the server dropped before answering is asked
+        again (a lost answer to a request it took makes the second one a 409: that
+        image then fails, and is deleted)."""
+        http, url = self.client.http_client, f"/v2/images/{image_id}/import"
+        self.retry.call(lambda: http.post(url, data=dict(self.request)), url)
 
     def wait(self, image_id: str) -> dict[str, Any]:
         """Look at the image until it is active; its import task's failure, a dead image
@@ -146,15 +150,14 @@ class ImportTransaction:
         pause = FIRST_POLL
         while True:
             self.progress(0)
-            record = dict(self.client.images.get(image_id))
+            record = self.get(image_id)
             status = record.get("status") or ""
             if status == "active" and not record.get(TASK_LOCK):
                 return record  # the task is over: it no longer writes to the image
             if status in _DEAD:
                 raise ImportFailed(f"the image became {status}")
             if status != "importing" or record.get("os_glance_failed_import"):
-                _, tasks = self.client.http_client.get(f"/v2/images/{image_id}/tasks")
-                failure = task_failure(tasks or {})
+                failure = task_failure(self.tasks(image_id))
                 if failure is not None:
                     raise ImportFailed(failure)
             if self.clock() >= deadline:
@@ -163,6 +166,18 @@ class ImportTransaction:
                 )
             self.sleep(pause)
             pause = min(pause * 2, MAX_POLL)
+
+    def tasks(self, image_id: str) -> Mapping[str, Any]:
+        url = f"/v2/images/{image_id}/tasks"
+        _, tasks = self.retry.call(lambda: self.client.http_client.get(url), url)
+        return tasks or {}
+
+    def get(self, image_id: str) -> dict[str, Any]:
+        """The image now; a dropped connection or a 5xx is tried again (``retry``): a
+        long import is many looks, and a keep-alive connection the server closed between
+        two of them must not fail the copy."""
+        what = f"{self.full}: state of the importing image {image_id}"
+        return dict(self.retry.call(lambda: self.client.images.get(image_id), what))
 
     def verify(self, stored: Mapping[str, Any]) -> None:
         """The region computed these from the bytes it stored: they must be the master's."""
@@ -175,7 +190,7 @@ class ImportTransaction:
     def finish(self, image_id: str) -> Any:
         """Exactly the sync's metadata (the import may have copied some of the master's
         properties), the source hash, protection, and no marker: one PATCH."""
-        current = dict(self.client.images.get(image_id))
+        current = self.get(image_id)
         wanted = {k: v for k, v in self.properties.items() if k != UPLOAD_MARKER}
         ops = json_patch(current, self.master.name, self.is_public, wanted)
         ops.append({"op": "add", "path": f"/{SOURCE_HASH}", "value": self.master.checksum})
@@ -186,25 +201,20 @@ class ImportTransaction:
         headers = {"Content-Type": JSON_PATCH_TYPE}
         url = f"/v2/images/{image_id}"
         http = self.client.http_client
-        _, record = self.again(lambda: http.patch(url, headers=headers, data=json.dumps(ops)))
+        body = json.dumps(ops)
+        _, record = self.retry.call(
+            lambda: http.patch(url, headers=headers, data=body),
+            f"{self.full}: metadata of {image_id}",
+        )
         return record
-
-    def again(self, call: Callable[[], Any]) -> Any:
-        """``call``, tried again after a server error (at most ``ATTEMPTS`` times)."""
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                return call()
-            except Exception as exc:  # noqa: BLE001 - re-raised unless a 5xx to try again
-                status = http_status(exc)
-                if attempt == ATTEMPTS or status is None or status < 500:
-                    raise
-                self.sleep(attempt)
-        raise AssertionError("unreachable")
 
     def discard(self, image_id: str) -> None:
         """Best effort: a leftover keeps its marker, so a later run deletes it."""
         try:
-            self.again(lambda: self.client.images.delete(image_id))
+            self.retry.call(
+                lambda: self.client.images.delete(image_id),
+                f"delete of the importing image {image_id}",
+            )
         except Exception as exc:  # noqa: BLE001 - never hides the import's own error
             if http_status(exc) == 404:
                 return

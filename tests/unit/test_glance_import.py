@@ -12,6 +12,7 @@ from glancesync.backends.glance_import import (
     import_request,
     task_failure,
 )
+from glancesync.backends.retry import RetryPolicy
 from glancesync.errors import BackendError, Cancelled, ErrorKind
 from glancesync.image import Image
 
@@ -73,6 +74,7 @@ def transaction(client, progress=None, timeout=60.0, clock=None):
         reason=str,
         request=import_request("Spain2", MASTER.id, "public"),
         timeout=timeout,
+        retry=RetryPolicy(attempts=2, wait=0),
         clock=clock or (lambda: next(ticks)),
         sleep=lambda s: None,
     )
