@@ -298,7 +298,7 @@ class GlanceSync:
         if needs_probe(ref.target, target.transfer):
             advertised = bool(can_import and can_import(ref.name))
         path = region_path(ref.target, target.transfer, advertised)
-        if path != target.transfer and target.transfer != PROXY:
+        if path == PROXY and target.transfer != PROXY:
             log.info(f"{ref.full}: copies go through this host (transfer = {target.transfer})")
         importer = None
         if import_copy is not None:

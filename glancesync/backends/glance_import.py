@@ -36,8 +36,9 @@ LOG = logging.getLogger("glancesync.backends.glance")
 
 METHOD = "glance-download"
 # Seconds between two looks at the importing image: short at first (small images import
-# in a second or two), then longer so a long import costs few requests.
-FIRST_POLL, MAX_POLL = 0.25, 5.0
+# in a second or two), then at most one a second: a look is one small GET, and each
+# second between looks is up to a second added to the copy (bench/server_side.py).
+FIRST_POLL, MAX_POLL = 0.25, 1.0
 # The property Glance holds on an importing image until its task ends (the task still
 # writes to the image a moment after it turns active).
 TASK_LOCK = "os_glance_import_task"
@@ -165,7 +166,7 @@ class ImportTransaction:
                     f"no copy after {self.timeout:g} s (import_timeout)", ErrorKind.TIMEOUT
                 )
             self.sleep(pause)
-            pause = min(pause * 2, MAX_POLL)
+            pause = min(pause * 1.5, MAX_POLL)
 
     def tasks(self, image_id: str) -> Mapping[str, Any]:
         url = f"/v2/images/{image_id}/tasks"
