@@ -128,3 +128,25 @@ def test_auto_uses_glance_download_where_advertised_and_proxy_for_another_keysto
 def test_the_testbed_glances_advertise_glance_download(make_config):
     backend = GlanceBackend(make_config().master, make_config())
     assert backend.can_import("Trento")
+
+
+def test_cancel_during_an_import_deletes_the_importing_image(
+    engine, add_image, glance, monkeypatch
+):
+    from glancesync.backends.glance_import import ImportTransaction
+
+    name = unique("gd-cancel")
+    add_image(name, size=8 * 1024 * 1024)
+    started = []
+    real_start = ImportTransaction.start
+
+    def start(self, image_id):
+        real_start(self, image_id)
+        started.append(image_id)
+
+    monkeypatch.setattr(ImportTransaction, "start", start)
+    gs, log = engine(master="transfer = glance-download")
+    result = gs.sync_region("Trento", should_cancel=lambda: bool(started))
+    assert result.failed and result.error == "cancelled"
+    assert started
+    assert name not in region_images(glance("Trento"))

@@ -164,6 +164,7 @@ def test_glance_download_copies_server_side(caplog):
     with caplog.at_level(logging.INFO, "test-transfer"):
         result = gs.sync_region("Burgos")
     assert not result.failed
+    assert not any("through this host" in m for m in caplog.messages)
     assert sorted((e.name, e.result, e.transfer) for e in result.images) == [
         ("a", "done", "glance-download"),
         ("b", "done", "glance-download"),
@@ -224,9 +225,11 @@ def test_auto_falls_back_once_to_proxy_with_a_warning(caplog):
     assert result.summary == "Burgos:   Total uploaded to region: 5 (MB), 2 (MB) server-side"
 
 
-def test_auto_takes_proxy_for_another_keystone():
+def test_auto_takes_proxy_for_another_keystone(caplog):
     gs, backends = world("", other="transfer = auto", importing_other=True)
-    result = gs.sync_region("other:Madrid")
+    with caplog.at_level(logging.INFO, "test-transfer"):
+        result = gs.sync_region("other:Madrid")
+    assert "other:Madrid: copies go through this host (transfer = auto)" in caplog.messages
     assert not result.failed
     assert [e.transfer for e in result.images] == ["proxy", "proxy"]
     assert backends["other"].calls == []
