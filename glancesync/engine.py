@@ -230,6 +230,7 @@ class GlanceSync:
             runs, age = self._runs(options), view.target.leftover_age
             marked = classify(view.images, view.tenant_id, runs, age, self._clock(ref))
             plan = self.plan(view, catalogue, log)
+            transfer = self._transfer(ref, view.target, log)
         except RegionBusy:
             return Prepared(
                 ref, log, failure=_failed(ref, BackendError(f"{ref.full}: {BUSY}"), log)
@@ -242,7 +243,7 @@ class GlanceSync:
             if lock is not None:
                 lock.release()
             raise
-        return Prepared(ref, log, view, plan, marked=marked, lock=lock)
+        return Prepared(ref, log, view, plan, marked=marked, lock=lock, transfer=transfer)
 
     def _lock(self, ref: RegionRef, should_cancel: Callable[[], bool] | None) -> RegionLock:
         """The region's lock file, taken (RegionBusy after ``lock_wait``). A prefetched
@@ -284,7 +285,7 @@ class GlanceSync:
             run_id=runs.run_id,
             busy=prepared.marked.busy,
             busy_now=self._busy_now(ref, view, runs),
-            transfer=self._transfer(ref, view.target, prepared.log),
+            transfer=prepared.transfer or self._transfer(ref, view.target, prepared.log),
         )
         return executor.run()
 

@@ -265,3 +265,21 @@ def test_cancel_reaches_the_importer_through_progress():
     assert result.failed and result.error == "cancelled"
     assert len(backends["master"].calls) == 1
     assert isinstance(Cancelled(), BackendError)
+
+
+def test_a_region_that_imports_is_not_waited_for_by_the_shared_master_read():
+    """Burgos imports, Madrid copies through this host: Madrid's read of the master is
+    its own, never a broadcast that waits for Burgos (who never reads)."""
+    from glancesync.batch import SyncOptions
+
+    gs, backends = world("transfer = glance-download", other="transfer = auto")
+    refs = [gs.parse("Burgos"), gs.parse("other:Madrid")]
+    prepared = [
+        gs.prepare(ref, gs.load_master(), gs.log, SyncOptions(dry_run=True)) for ref in refs
+    ]
+    assert [p.upload_order() for p in prepared] == [[], ["id-b", "id-a"]]
+    results = gs.sync_regions(["Burgos", "other:Madrid"], SyncOptions(max_workers=2))
+    assert [sorted({e.transfer for e in r.images}) for r in results] == [
+        ["glance-download"],
+        ["proxy"],
+    ]
