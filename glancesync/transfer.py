@@ -68,6 +68,15 @@ def region_path(target_name: str, transfer: str, advertised: bool | None) -> str
     return GLANCE_DOWNLOAD if advertised else PROXY
 
 
+def image_path(region: str, converts: bool, convert_on_import: bool = False) -> str:
+    """The path of one copy, given its region's: an image this host converts (target
+    option ``convert_to``) must cross it, unless the region's Glance converts on import
+    (``convert_on_import``)."""
+    if region == GLANCE_DOWNLOAD and converts and not convert_on_import:
+        return PROXY
+    return region
+
+
 def falls_back(transfer: str) -> bool:
     """Whether an image whose import fails is copied again through this host (``auto``
     only: with ``glance-download`` the operator asked for no byte through this host)."""

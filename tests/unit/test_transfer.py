@@ -52,6 +52,19 @@ def test_region_path(target, transfer, advertised, path):
     assert tr.region_path(target, transfer, advertised) == path
 
 
+@pytest.mark.parametrize(
+    ("region", "converts", "on_import", "path"),
+    [
+        ("glance-download", False, False, "glance-download"),
+        ("glance-download", True, False, "proxy"),
+        ("glance-download", True, True, "glance-download"),
+        ("proxy", True, True, "proxy"),
+    ],
+)
+def test_image_path_with_conversion(region, converts, on_import, path):
+    assert tr.image_path(region, converts, on_import) == path
+
+
 def test_only_auto_of_the_master_target_asks_the_region():
     assert tr.needs_probe("master", "auto")
     assert not tr.needs_probe("other", "auto")
