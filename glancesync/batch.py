@@ -25,6 +25,7 @@ from glancesync.regionlock import RegionLock
 from glancesync.regions import RegionRef
 from glancesync.result import RegionResult
 from glancesync.selection import Catalogue
+from glancesync.transfer import RegionTransfer
 
 if TYPE_CHECKING:
     from glancesync.engine import GlanceSync, RegionView
@@ -86,6 +87,9 @@ class Prepared:
     failure: RegionResult | None = None
     marked: Marked = field(default_factory=lambda: Marked([], frozenset()))
     lock: RegionLock | None = None
+    # how its copies travel (glancesync.transfer); chosen at prepare time so that the
+    # fan-out never waits for a region whose Glance imports server-side
+    transfer: RegionTransfer | None = None
 
     def unlock(self) -> None:
         if self.lock is not None:
@@ -95,6 +99,8 @@ class Prepared:
     def upload_order(self) -> list[str]:
         """The master image ids this region uploads, in the order its plan uploads them."""
         assert self.plan is not None
+        if self.transfer is not None and self.transfer.server_side:
+            return []  # the region's Glance reads the master itself
         return [
             action.master.id
             for action in self.plan.actions

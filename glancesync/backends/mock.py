@@ -429,3 +429,21 @@ class MockBackend:
     def server_now(self, region: str) -> datetime | None:
         """The mock has no server: this host's clock is the region's."""
         return None
+
+    def can_import(self, region: str) -> bool:
+        """The mock has no Glance to import server-side (glancesync.transfer): ``auto``
+        copies through this host, ``glance-download`` fails each copy."""
+        return False
+
+    def import_copy(
+        self,
+        region: str,
+        master: Image,
+        is_public: bool,
+        properties: dict[str, Any],
+        progress: ProgressCallback | None = None,
+        *,
+        source_region: str,
+        timeout: float,
+    ) -> Image:
+        raise BackendError(f"{self.full_name(region)}: the mock cannot import server-side")

@@ -35,7 +35,9 @@ class Target:
     tenant_id: str | None = default(TARGET, "tenant_id")
     leftover_age: int = default(TARGET, "leftover_age")
     convert_to: str = default(TARGET, "convert_to")  # "" (no conversion), "raw" or "qcow2"
-    convert_on_import: bool = default(TARGET, "convert_on_import")
+    transfer: str = default(TARGET, "transfer")  # glancesync.transfer
+    import_timeout: int = default(TARGET, "import_timeout")
+    import_interface: str = default(TARGET, "import_interface")
 
 
 @dataclass
