@@ -27,9 +27,10 @@ from app.regions import REFRESH_SECONDS, init_core
 from app.routes import bp
 from app.settings import (
     database_url,
+    driver_url,
     flask_config_file,
+    is_mysql,
     load_settings,
-    psycopg_url,
 )
 from app.tasks import init_tasks
 from app.ui import init_ui
@@ -81,7 +82,7 @@ def create_app(
     app.config["RUNNING_FROM"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     explicit = test_config.get("SQLALCHEMY_DATABASE_URI")
     url = (
-        psycopg_url(explicit)
+        driver_url(explicit)
         if explicit
         else database_url(settings, environ, flask_uri, app.instance_path)
     )
@@ -107,7 +108,9 @@ def configure_database(app: Flask, url: str, pool_size: int = 5) -> None:
     """Database URL of 11.3 (a test URL wins), engine options, Flask-Migrate.
 
     SQLite runs in WAL mode (readers never wait for the writer) and serves one host only;
-    PostgreSQL gets ``[database] POOL_SIZE`` connections per process."""
+    PostgreSQL and MySQL/MariaDB get ``[database] POOL_SIZE`` connections per process.
+    MySQL runs READ COMMITTED, as PostgreSQL does by default: under its REPEATABLE READ
+    a lease loop would keep reading the snapshot of its first SELECT (docs/deploy)."""
     app.config["SQLALCHEMY_DATABASE_URI"] = url
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     sqlite = url.startswith("sqlite")
@@ -117,6 +120,8 @@ def configure_database(app: Flask, url: str, pool_size: int = 5) -> None:
     else:
         options.setdefault("pool_pre_ping", True)
         options.setdefault("pool_size", pool_size)
+    if is_mysql(url):
+        options.setdefault("isolation_level", "READ COMMITTED")
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     if sqlite:

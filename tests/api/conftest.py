@@ -2,9 +2,11 @@
 
 Every test that uses ``app`` runs twice: on SQLite and on PostgreSQL
 (``postgresql://postgres@127.0.0.1:5432/test``, which must be reachable: the run fails,
-it does not skip). Each session gets fresh databases whose schema is made by the Alembic
-migrations, so the migrations are tested on both. Syncs use the real core library with
-the CSV mock backend (GLANCESYNC_USE_MOCK).
+it does not skip). The modules marked ``all_databases`` (leases, tasks, groups, cancel,
+migrations) run on MariaDB too (``root@127.0.0.1:3306``, required the same way). Each
+session gets fresh databases whose schema is made by the Alembic migrations, so the
+migrations are tested on each. Syncs use the real core library with the CSV mock backend
+(GLANCESYNC_USE_MOCK).
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import psycopg
+import pymysql
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -35,6 +39,13 @@ from app.workers import new_worker, process_scope
 from tests.api.fakes import TOKENS, FakeValidator
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+MARIADB_ADMIN = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+MARIADB_URL = "mysql+pymysql://root@127.0.0.1:3306/{name}?charset=utf8mb4"
+DATABASES = [
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.postgres),
+    pytest.param("mariadb", marks=pytest.mark.mariadb),
+]
 
 CORE_CONFIG = """\
 [main]
@@ -152,9 +163,52 @@ def postgres_admin() -> psycopg.Connection:
         pytest.fail(f"PostgreSQL at {POSTGRES_ADMIN_URL} is required by tests/api: {exc}")
 
 
-@pytest.fixture(
-    scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
+def mariadb_admin() -> pymysql.Connection:
+    try:
+        return pymysql.connect(**MARIADB_ADMIN, autocommit=True, connect_timeout=5)
+    except pymysql.MySQLError as exc:
+        pytest.fail(f"MariaDB at 127.0.0.1:3306 (root) is required by tests/api: {exc}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """MariaDB runs only the modules marked ``all_databases``; the rest of the API suite
+    stays on SQLite and PostgreSQL."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_mariadb = callspec is not None and callspec.params.get("database_url") == "mariadb"
+        if on_mariadb and item.get_closest_marker("all_databases") is None:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+@contextmanager
+def fresh_database(kind: str) -> Iterator[str]:
+    """A new, empty PostgreSQL or MariaDB database for one test run, dropped after it."""
+    name = f"glancesync_api_{uuid.uuid4().hex[:12]}"
+    if kind == "mariadb":
+        with mariadb_admin() as conn, conn.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        try:
+            yield MARIADB_URL.format(name=name)
+        finally:
+            with mariadb_admin() as conn, conn.cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        return
+    with postgres_admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with postgres_admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", params=DATABASES)
 def database_url(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
@@ -166,16 +220,9 @@ def database_url(
         migrate_schema(url, server_files)
         yield url
         return
-    name = f"glancesync_api_{uuid.uuid4().hex[:12]}"
-    with postgres_admin() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    try:
+    with fresh_database(request.param) as url:
         migrate_schema(url, server_files)
         yield url
-    finally:
-        with postgres_admin() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # -- applications --------------------------------------------------------------------------

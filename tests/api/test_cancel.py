@@ -22,6 +22,9 @@ from app.tasks import TaskRunner
 from tests.api.conftest import wait_for_task
 from tests.api.fakes import ADMIN, MEMBER
 
+# Run on SQLite, PostgreSQL and MariaDB (tests/api/conftest.py).
+pytestmark = pytest.mark.all_databases
+
 AUTH = {"X-Auth-Token": ADMIN}
 CHUNKS = 4
 IMG02 = 20971520  # the one image Burgos lacks (tests/api/conftest.py)

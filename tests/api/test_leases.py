@@ -28,6 +28,9 @@ from tests.api.fakes import ADMIN
 from tests.api.test_cancel import GatedUploads, burgos_images, eventually
 from tests.api.test_tasks import HOST, add_task, dead_pid, hold_syncs, stored
 
+# Run on SQLite, PostgreSQL and MariaDB (tests/api/conftest.py).
+pytestmark = pytest.mark.all_databases
+
 __all__ = ["hold_syncs"]  # a fixture used here
 
 AUTH = {"X-Auth-Token": ADMIN}

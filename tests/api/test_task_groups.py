@@ -20,6 +20,9 @@ from app.tasks import TaskRunner
 from tests.api.conftest import wait_for_task
 from tests.api.fakes import ADMIN
 
+# Run on SQLite, PostgreSQL and MariaDB (tests/api/conftest.py).
+pytestmark = pytest.mark.all_databases
+
 AUTH = {"X-Auth-Token": ADMIN}
 
 

@@ -22,6 +22,9 @@ from app.workers import process_scope
 from tests.api.conftest import SERVICE_PASSWORD
 from tests.api.fakes import ADMIN, ADMIN2
 
+# Run on SQLite, PostgreSQL and MariaDB (tests/api/conftest.py).
+pytestmark = pytest.mark.all_databases
+
 AUTH = {"X-Auth-Token": ADMIN}
 
 
