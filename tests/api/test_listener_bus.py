@@ -16,7 +16,7 @@ from app.oslo_config import build_conf
 from app.settings import NotificationSettings, Settings, load_settings
 from app.settings.reader import Reader
 from app.settings.sections import read_notifications
-from tests.brokers import rabbit_vhost
+from tests.support.brokers import rabbit_vhost
 from tests.support.service_files import SERVER_CFG, SERVICE_PASSWORD
 
 with warnings.catch_warnings():
