@@ -21,12 +21,14 @@ from sqlalchemy.engine import make_url
 
 from app.auth import KeystoneValidator, init_auth
 from app.broker import init_broker
+from app.edges import init_edges
 from app.errors import register_error_handlers
 from app.logs import configure_logging
 from app.metrics import init_metrics
 from app.models import Task, db
 from app.oslo_config import OSLO_CONF, build_conf
 from app.policy import make_enforcer
+from app.refusals import RefusalCache
 from app.regions import REFRESH_SECONDS, init_core
 from app.routes import bp
 from app.settings import (
@@ -95,6 +97,7 @@ def create_app(
         configure_logging(settings.logging_file)
     app.json.sort_keys = False  # keys in the order of the spec
     register_error_handlers(app)
+    init_edges(app, settings)
     init_security(app, settings)
     init_core(app)
     init_tasks(app)
@@ -116,7 +119,7 @@ def init_security(app: Flask, settings) -> None:
     app.extensions[OSLO_CONF] = conf
     enforcer = make_enforcer(conf, app.config["REQUIRED_ROLES"], app.config["VIEWER_ROLES"])
     validator = app.config["TOKEN_VALIDATOR"] or KeystoneValidator(settings.openstack, conf)
-    init_auth(app, validator, enforcer)
+    init_auth(app, RefusalCache(validator), enforcer)
 
 
 def configure_database(app: Flask, url: str, pool_size: int = 5) -> None:

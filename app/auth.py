@@ -183,6 +183,13 @@ class KeystoneValidator:
             raise KeystoneUnavailable(UNAVAILABLE) from None
 
 
+def keystone_unavailable(exc: KeystoneUnavailable) -> ApiError:
+    """The 503 of 10.1 naming Keystone only; the cause is logged (with the request id)."""
+    record_keystone_unavailable(exc)
+    LOG.warning("Keystone unavailable (%s): %s", exc.kind, exc)
+    return ApiError(503, UNAVAILABLE)
+
+
 def may(rule: str, info: TokenInfo) -> bool:
     """The policy's decision for this token; KeystoneUnavailable when the master's
     project cannot be learnt."""
@@ -212,8 +219,7 @@ def authenticate(rule: str) -> TokenInfo:
         info = validator.validate(token)
         permitted = info is not None and may(rule, info)
     except KeystoneUnavailable as exc:
-        record_keystone_unavailable(exc)
-        raise ApiError(503, str(exc)) from None
+        raise keystone_unavailable(exc) from None
     if info is None:
         raise ApiError(401)
     if not permitted:

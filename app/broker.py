@@ -256,7 +256,7 @@ def run_worker(app: Flask, queues: tuple[str, ...], concurrency: int | None) -> 
     if settings.celery.metrics_port:
         from app.metrics import serve_worker_metrics
 
-        serve_worker_metrics(app, settings.host, settings.celery.metrics_port)
+        serve_worker_metrics(app, settings.celery.metrics_host, settings.celery.metrics_port)
     worker_shutting_down.connect(lambda **_: runner.stop_syncs(timeout=0), weak=False)
     argv = [
         "worker",

@@ -11,6 +11,7 @@ is, without a traceback, with exit status 1.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from collections.abc import Iterable
@@ -66,12 +67,35 @@ def runserver(
         start_service(app)  # the serving process only, not the reloader's watcher
         start_scheduler(app)
     app.run(
-        host=host or settings.host,
+        host=debugger_host(host or settings.host, not no_debug),
         port=port or settings.port,
         debug=not no_debug,
         use_reloader=not no_reload,
         threaded=threaded,
     )
+
+
+def debugger_host(host: str, debug: bool) -> str:
+    """Werkzeug's debugger runs any code for whoever reaches it: with debug on, a host
+    other than loopback is replaced by 127.0.0.1, with a warning (``--no-debug`` serves
+    any address)."""
+    if not debug or is_loopback(host):
+        return host
+    click.echo(
+        f"WARNING: the debugger is never exposed beyond this host: binding 127.0.0.1, "
+        f"not {host} (use --no-debug to serve {host})",
+        err=True,
+    )
+    return "127.0.0.1"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name may resolve anywhere
 
 
 GUNICORN_HELP = "Run the GlanceSync server application within Gunicorn."

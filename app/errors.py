@@ -19,6 +19,8 @@ MESSAGES = {
     405: "Bad method",
     409: "Task status is syncing. Unable to delete it.",
     410: "Bad region",
+    413: "Request body too large",
+    429: "Too many requests",
     500: "Unhandled exception",
     503: "Service unavailable",
 }
@@ -34,6 +36,14 @@ class ApiError(Exception):
         self.code = code
         self.description = description
         self.headers = headers or {}  # e.g. ``Retry-After`` of a 503
+
+
+def unavailable(component: str, exc: Exception) -> ApiError:
+    """The 503 of a failed dependency: the body names the component (e.g. "The Glance of
+    region Burgos"), never its URL, host or settings; the detail goes to the log at
+    WARNING, on a line with the request id the answer carries."""
+    log.warning("%s failed: %s", component, exc)
+    return ApiError(503, f"{component} cannot be reached or failed")
 
 
 def error_response(code: int, message: str, description: str | None = None) -> Response:

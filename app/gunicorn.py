@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -45,6 +46,11 @@ class GlanceSyncServer(BaseApplication):
 MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
 
 
+# prometheus_client's multiprocess files: <type>[_<mode>]_<pid>.db (a mistaken folder
+# may hold other .db files, e.g. the service's own SQLite database).
+METRIC_FILE = re.compile(r"(counter|gauge_[a-z]+|histogram|summary)_[0-9]+\.db")
+
+
 def metrics_folder() -> tuple[str, bool]:
     """The folder of the workers' metric files, emptied: the operator's
     ``PROMETHEUS_MULTIPROC_DIR``, else a new temporary one (True: ours, removed at exit).
@@ -52,8 +58,9 @@ def metrics_folder() -> tuple[str, bool]:
     given = os.environ.get(MULTIPROC_VAR, "")
     if given:
         Path(given).mkdir(parents=True, exist_ok=True)
-        for stale in Path(given).glob("*.db"):  # counters of an earlier run
-            stale.unlink()
+        for stale in Path(given).glob("*.db"):  # counters of an earlier run, nothing else
+            if METRIC_FILE.fullmatch(stale.name):
+                stale.unlink()
         return given, False
     folder = tempfile.mkdtemp(prefix="glancesync-metrics-")
     os.environ[MULTIPROC_VAR] = folder

@@ -51,8 +51,23 @@ def claim(task_id: str, worker: Worker) -> bool:
 
 
 def withdraw(task_id: str) -> bool:
-    """Delete a task still queued (its creator found the region busy after all)."""
-    result = db.session.execute(delete(Task).where(Task.task_id == task_id, Task.status == QUEUED))
+    """Delete a task still queued (its creator found the region busy after all), unless
+    it was handed to another caller meanwhile (``hand_out``): that caller holds its id."""
+    result = db.session.execute(
+        delete(Task).where(
+            Task.task_id == task_id, Task.status == QUEUED, Task.handed_out.is_(False)
+        )
+    )
+    db.session.commit()
+    return bool(result.rowcount)
+
+
+def hand_out(task_id: str) -> bool:
+    """Mark a queued task as answered to a caller other than its creator, so that its
+    creator cannot withdraw it any more; False when it is no longer queued."""
+    result = db.session.execute(
+        update(Task).where(Task.task_id == task_id, Task.status == QUEUED).values(handed_out=True)
+    )
     db.session.commit()
     return bool(result.rowcount)
 

@@ -117,6 +117,11 @@ class Task(db.Model):
     cancel_requested: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False, server_default=false()
     )
+    # A queued task handed to a caller that did not create it (a follow-up, a request
+    # answered with the region's queued task): its creator may no longer withdraw it.
+    handed_out: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
 
     def to_dict(self, with_images: bool = True) -> dict:
         """The task representation of 10.7; the list route leaves out ``images`` and the

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from flask import Flask, current_app
 
-from app.errors import ApiError
+from app.errors import ApiError, unavailable
 from glancesync.config import load_config
 from glancesync.engine import GlanceSync
 from glancesync.errors import BackendError, ConfigError
@@ -80,9 +80,9 @@ class Core:
                 known = self._regions[target] = [RegionRef(target, r).full for r in names]
                 self._loaded_at[target] = self.timer()
             except BackendError as exc:
-                log.warning("Cannot refresh the region list of target %s: %s", target, exc)
                 if known is None:
-                    raise ApiError(503, f"Cannot read the region list: {exc}") from None
+                    raise unavailable(f"The Keystone of target {target}", exc) from None
+                log.warning("Cannot refresh the region list of target %s: %s", target, exc)
             return list(known)
 
     def regions(self) -> list[str]:

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import delete, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.errors import ApiError, error_response
+from app.errors import ApiError, error_response, unavailable
 from app.metrics import record_backend_error, record_statuses
 from app.models import QUEUED, SYNCING, Task, db
 from app.regions import core
@@ -82,7 +82,7 @@ def image_statuses(region: str) -> Response:
         images = core().glancesync().image_report(full)
     except BackendError as exc:
         record_backend_error(full, exc)
-        raise ApiError(503, str(exc)) from None
+        raise unavailable(f"The Glance of region {full}", exc) from None
     record_statuses(full, [image["status"] for image in images])
     name = request.args.get("image")
     if name is not None:
@@ -175,8 +175,8 @@ def create_task_group() -> tuple[Response, int]:
 @bp.get("/v1/regions/<region>/tasks")
 def list_tasks(region: str) -> Response:
     """Newest first; with ``limit``, one page and a ``next`` link while more remain."""
+    limit = page_limit()  # query parameters before the region (README, "Errors")
     full = core().resolve(region)
-    limit = page_limit()
     query = after_marker(full, select(Task).where(Task.region == full))
     query = query.order_by(Task.created.desc(), Task.id.desc())
     if limit is not None:

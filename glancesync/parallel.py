@@ -15,6 +15,7 @@ import time
 from glancesync.batch import SyncOptions
 from glancesync.engine import LOGGER_NAME, GlanceSync
 from glancesync.errors import BackendError, UsageError
+from glancesync.filenames import file_part
 from glancesync.interrupts import Stop
 from glancesync.leftovers import Runs
 from glancesync.progress import progress_factory
@@ -43,7 +44,8 @@ def region_logger(folder: str, region: str, index: int) -> logging.Logger:
     log.handlers.clear()
     log.propagate = False
     log.setLevel(logging.INFO)
-    handler = logging.FileHandler(os.path.join(folder, f"{region}.txt"), encoding="utf-8")
+    name = os.path.join(folder, f"{file_part(region)}.txt")
+    handler = logging.FileHandler(name, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(message)s"))
     log.addHandler(handler)
     return log

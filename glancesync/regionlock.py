@@ -20,15 +20,16 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import re
+import stat
 import tempfile
 import time
 from collections.abc import Callable
 
+from glancesync.filenames import file_part
+
 DEFAULT_LOCK_DIR = "/run/lock/glancesync"
 POLL = 0.1
 BUSY = "another glancesync run is syncing this region"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class RegionBusy(Exception):
@@ -37,21 +38,35 @@ class RegionBusy(Exception):
 
 def usable_lock_dir(preferred: str) -> str:
     """``preferred`` when it exists or can be made (and written), else a folder in the
-    temp folder: a lock that works in the wrong place beats no sync at all."""
+    temp folder: a lock that works in the wrong place beats no sync at all.
+
+    A folder is used only when nobody else can swap its files: owned by root or by this
+    user, or world-writable with the sticky bit (the shared fallback, where runs of
+    different users still exclude each other, and none can remove another's lock)."""
     for folder in (preferred, os.path.join(tempfile.gettempdir(), "glancesync-locks")):
         try:
             os.makedirs(folder, mode=0o1777 if folder != preferred else 0o755, exist_ok=True)
+            info = os.stat(folder)
         except OSError:
             continue
-        if os.access(folder, os.W_OK | os.X_OK):
+        if trusted_folder(info.st_uid, info.st_mode, os.geteuid()) and os.access(
+            folder, os.W_OK | os.X_OK
+        ):
             return folder
-    raise OSError(f"no writable lock folder ({preferred} nor the temp folder)")
+    raise OSError(f"no writable lock folder of this user or root ({preferred} nor the temp folder)")
+
+
+def trusted_folder(owner: int, mode: int, me: int) -> bool:
+    """Owned by root or by ``me``, or world-writable with the sticky bit."""
+    if owner in (0, me):
+        return True
+    return bool(mode & stat.S_ISVTX) and bool(mode & stat.S_IWOTH)
 
 
 def lock_path(folder: str, key: str, full_region: str) -> str:
     """``<folder>/<region>-<hash of key>.lock``; ``key`` is the backend's ``lock_key``."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    return os.path.join(folder, f"{_UNSAFE.sub('_', full_region)}-{digest}.lock")
+    return os.path.join(folder, f"{file_part(full_region)}-{digest}.lock")
 
 
 class RegionLock:
@@ -101,17 +116,19 @@ class RegionLock:
     def release(self) -> None:
         if self._fd is not None:
             with contextlib.suppress(OSError):  # another user's file: not ours to touch
-                os.utime(self.path)
+                os.utime(self._fd)  # the file we locked, whatever its path points at now
             os.close(self._fd)  # closing the descriptor drops its flock
             self._fd = None
 
 
 def _open(path: str) -> tuple[int, bool]:
-    """The lock file's descriptor (flock needs no write) and whether this call made it."""
+    """The lock file's descriptor (flock needs no write) and whether this call made it.
+    A symlink in its place is refused (ELOOP): nobody may point our lock at their file."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW
     try:
-        return os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o644), True
+        return os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644), True
     except FileExistsError:
-        return os.open(path, os.O_RDONLY), False
+        return os.open(path, flags), False
 
 
 def _try_lock(fd: int) -> bool:

@@ -12,7 +12,13 @@ from dataclasses import replace
 
 from app.settings.openstack import read_openstack
 from app.settings.reader import Reader, SettingsError
-from app.settings.sections import Settings, read_celery, read_notifications, read_schedule
+from app.settings.sections import (
+    Settings,
+    read_celery,
+    read_edges,
+    read_notifications,
+    read_schedule,
+)
 
 FIWARE_DIR = "/etc/fiware.d"
 ETC_DIR = "/etc/glancesync"  # searched before the old FIWARE_DIR
@@ -89,6 +95,7 @@ def read_settings(
             "gunicorn", "GRACEFUL_TIMEOUT", Settings.graceful_timeout
         ),
         pool_size=reader.get_positive("database", "POOL_SIZE", Settings.pool_size),
+        **read_edges(reader),
     )
 
 

@@ -39,6 +39,7 @@ class CelerySettings:
     broker_url: str = field(default="", repr=False)  # may hold the broker password
     routes: Routes = Routes()
     metrics_port: int = 0  # a worker's own /metrics (0: none), for workers on other hosts
+    metrics_host: str = "127.0.0.1"  # where that port listens: this host only by default
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,10 @@ class Settings:
     timeout: int = 60
     graceful_timeout: int = 30
     pool_size: int = 5  # PostgreSQL connections per server process
+    max_body: int = 1024 * 1024  # [glancesync] MAX_BODY: bytes of a request body, at most
+    proxy_hops: int = 0  # [glancesync] PROXY_HOPS: trusted reverse proxies in front
+    secure_cookies: str = "auto"  # [glancesync] SECURE_COOKIES: auto (HTTPS only) or always
+    matrix_ttl: float = 10.0  # [ui] MATRIX_TTL: seconds viewers share one image matrix
 
 
 def read_notifications(reader: Reader) -> NotificationSettings:
@@ -131,4 +136,28 @@ def read_celery(reader: Reader) -> CelerySettings:
             f"ERROR: Key METRICS_PORT in section [celery] of {reader.path} must be a port "
             f"number (1-65535, or 0 for none), not {port}"
         )
-    return CelerySettings(reader.get("celery", "BROKER_URL", ""), routes, port)
+    host = reader.get("celery", "METRICS_HOST", CelerySettings.metrics_host)
+    return CelerySettings(reader.get("celery", "BROKER_URL", ""), routes, port, host)
+
+
+SECURE_COOKIE_MODES = ("auto", "always")
+
+
+def read_edges(reader: Reader) -> dict:
+    """[glancesync] MAX_BODY, PROXY_HOPS and SECURE_COOKIES, [ui] MATRIX_TTL (docs/security.md)."""
+    where = f"in section [glancesync] of {reader.path}"
+    hops = reader.get_int("glancesync", "PROXY_HOPS", Settings.proxy_hops)
+    if hops < 0:
+        raise SettingsError(f"ERROR: Key PROXY_HOPS {where} must be 0 or more, not {hops}")
+    secure = reader.get("glancesync", "SECURE_COOKIES", Settings.secure_cookies).lower()
+    if secure not in SECURE_COOKIE_MODES:
+        raise SettingsError(
+            f"ERROR: Key SECURE_COOKIES {where} must be auto or always, not {secure!r}"
+        )
+    ttl = reader.get_seconds("ui", "MATRIX_TTL", Settings.matrix_ttl)
+    return {
+        "max_body": reader.get_positive("glancesync", "MAX_BODY", Settings.max_body),
+        "proxy_hops": hops,
+        "secure_cookies": secure,
+        "matrix_ttl": Settings.matrix_ttl if ttl is None else ttl,
+    }

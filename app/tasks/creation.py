@@ -48,7 +48,12 @@ def start_sync(
         if syncing is not None and not follow_up:
             return syncing, False
         if queued is not None:
-            if syncing is not None or tasks.dispatch or tasks.try_claim(queued.task_id, region):
+            # answered without being claimed here: handed out first, so that its creator
+            # (still between its insert and its claim) cannot withdraw it under our caller
+            unclaimed = syncing is not None or tasks.dispatch
+            if (unclaimed and leases.hand_out(queued.task_id)) or (
+                not unclaimed and tasks.try_claim(queued.task_id, region)
+            ):
                 current = leases.task_by_id(queued.task_id)
                 if current is not None:
                     return current, False

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from app import leases
-from app.errors import ApiError
+from app.errors import ApiError, unavailable
 from app.models import FAILED, SYNCED, Task, db
 from app.regions import core
 from app.tasks.creation import start_sync
@@ -66,7 +66,7 @@ def resolve_group(regions: list[str] | str) -> list[str]:
     except ConfigError as exc:
         raise ApiError(410, str(exc)) from None
     except BackendError as exc:
-        raise ApiError(503, str(exc)) from None
+        raise unavailable("The Keystone of a target", exc) from None
     known = set(core().regions())
     for ref in refs:
         if ref.full not in known:

@@ -213,7 +213,7 @@ class TaskRunner(LeaseLoop):
                 status, message, images = self._sync(task_id, region, live)
             except Exception as exc:  # every failure must end the task
                 log.exception("Sync task %s of region %s failed", task_id, region)
-                status, message, images = FAILED, str(exc) or type(exc).__name__, []
+                status, message, images = FAILED, type(exc).__name__, []  # text: the log
                 live.tracker.fail_unfinished()
         self.end_task(task_id, live, status, message, images, started)
 

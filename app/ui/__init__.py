@@ -15,6 +15,7 @@ from app import errors
 from app.errors import ApiError
 from app.ui.errorpages import html_aware
 from app.ui.sessions import keystone_authenticator, keystone_revoker
+from app.ui.shared_matrix import MATRIX_EXTENSION, SharedMatrix
 from app.ui.views import bp
 
 DEFAULTS = {
@@ -30,6 +31,8 @@ def init_ui(app: Flask) -> None:
     app.config.setdefault("VIEWER_ROLES", app.config["SETTINGS"].openstack.viewer_roles)
     if app.config["UI_AUTHENTICATOR"] is None:
         app.config["UI_AUTHENTICATOR"] = keystone_authenticator(app.config["SETTINGS"].openstack)
+    app.config.setdefault("MATRIX_TTL", app.config["SETTINGS"].matrix_ttl)
+    app.extensions[MATRIX_EXTENSION] = SharedMatrix(app.config["MATRIX_TTL"])
     if app.config["UI_REVOKER"] is None:
         app.config["UI_REVOKER"] = keystone_revoker(app.config["SETTINGS"].openstack)
     for exc_class, handler in (

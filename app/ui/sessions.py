@@ -84,9 +84,7 @@ def keystone_authenticator(settings: OpenStackSettings, timeout: float = 10.0) -
         except (ks.Unauthorized, ks.NotFound, ks.BadRequest):
             raise SignInRefused("Wrong user name, password, project or domain") from None
         except (ks.ConnectionError, ks.DiscoveryFailure, ks.HttpError) as exc:
-            raise KeystoneUnavailable(
-                f"Keystone cannot be reached ({type(exc).__name__})"
-            ) from None
+            raise KeystoneUnavailable(f"Keystone cannot be reached ({exc})") from None
 
     return authenticate
 
@@ -180,7 +178,8 @@ def sign_in(creds: Credentials) -> tuple[str, UiSession]:
     may_see, _ = page_rights(info)
     if not may_see:
         roles = current_app.config["REQUIRED_ROLES"] + current_app.config["VIEWER_ROLES"]
-        raise SignInRefused("This account has none of the roles " + ", ".join(roles))
+        # Logged, not shown: the page answers as for a wrong password.
+        raise SignInRefused("the account has none of the roles " + ", ".join(roles))
     session_id = secrets.token_urlsafe(32)
     row = UiSession(
         session_hash=digest(session_id),
@@ -245,8 +244,14 @@ def set_cookie(response: Response, name: str, value: str, max_age: int | None = 
         path=COOKIE_PATH,
         httponly=True,
         samesite="Strict",
-        secure=request.is_secure,
+        secure=secure_cookies(),
     )
+
+
+def secure_cookies() -> bool:
+    """``[glancesync] SECURE_COOKIES``: ``always``, or ``auto``: when the request (after
+    the trusted proxies of ``PROXY_HOPS``) came over HTTPS."""
+    return current_app.config.get("SECURE_COOKIES") == "always" or request.is_secure
 
 
 def clear_cookie(response: Response, name: str) -> None:

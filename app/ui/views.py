@@ -7,6 +7,7 @@ the page's script then goes there). Every POST needs the session's CSRF token.
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 from flask import (
@@ -19,18 +20,19 @@ from flask import (
     render_template,
     request,
 )
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from app.auth import KeystoneUnavailable
+from app.auth import KeystoneUnavailable, keystone_unavailable
 from app.errors import ApiError, error_response
 from app.metrics import record_keystone_unavailable
-from app.models import Task, db, utcnow
+from app.models import FAILED, SYNCED, Task, db, utcnow
 from app.regions import core
 from app.tasks import cancel as cancel_task
 from app.tasks import start_sync
-from app.ui import sessions
+from app.ui import sessions, throttle
 from app.ui.errorpages import html_error
 from app.ui.matrix import build_matrix, target_of
+from app.ui.shared_matrix import MATRIX_EXTENSION, MAX_ROWS, RowQuery, SharedMatrix, rows
 
 bp = Blueprint(
     "ui",
@@ -42,6 +44,7 @@ bp = Blueprint(
 )
 OPEN_ENDPOINTS = {"ui.signin_form", "ui.signin", "ui.static"}
 TASKS_PER_REGION = 5
+LOG = logging.getLogger("GlanceSync-API")
 
 
 def is_api() -> bool:
@@ -56,8 +59,7 @@ def require_session() -> Response | None:
     try:
         viewer = sessions.current_viewer()
     except KeystoneUnavailable as exc:
-        record_keystone_unavailable(exc)
-        raise ApiError(503, str(exc)) from None
+        raise keystone_unavailable(exc) from None
     if viewer is None:
         if is_api():
             return error_response(401, "The request you have made requires authentication.")
@@ -69,18 +71,6 @@ def require_session() -> Response | None:
         refused = error_response(400, "Bad request", "Missing or wrong CSRF token")
         return refused if is_api() else html_error(refused)
     return None
-
-
-@bp.after_request
-def headers(response: Response) -> Response:
-    """Pages and JSON show live state and a user's rights: never from a cache."""
-    if request.endpoint != "ui.static":
-        response.headers["Cache-Control"] = "no-store"
-    # Scripts and styles come from /ui/static/ only; no framing (clickjacking).
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; frame-ancestors 'none'; form-action 'self'"
-    )
-    return response
 
 
 # -- sign-in --------------------------------------------------------------------------
@@ -99,23 +89,46 @@ def signin_form() -> Response:
     return signin_page()
 
 
+# Longer fields are no user, project or domain Keystone knows (its columns hold 255).
+FIELD_CAP = 255
+PASSWORD_CAP = 4096
+# One message whatever Keystone or the policy refused: the page tells no one whether a
+# password was right (an oracle, and a way to lock accounts by guessing on).
+SIGNIN_FAILED = "Sign-in failed: Wrong user name, password, project or domain."
+KEYSTONE_DOWN = "Sign-in failed: Keystone cannot be reached."
+
+
 @bp.post("/signin")
 def signin() -> Response:
     form = {key: request.form.get(key, "").strip() for key in ("user", "project", "domain")}
     form["domain"] = form["domain"] or "Default"
+    password = request.form.get("password", "")
+    if any(len(value) > FIELD_CAP for value in form.values()) or len(password) > PASSWORD_CAP:
+        blank = {"user": "", "project": "", "domain": "Default"}
+        return signin_page("A field is too long.", 400, blank)
     if not sessions.csrf_ok(request.cookies.get(sessions.SIGNIN_COOKIE, "")):
         return signin_page("The form had expired; please sign in again.", 400, form)
-    password = request.form.get("password", "")
     if not (form["user"] and password and form["project"]):
         return signin_page("User, password and project are required.", 400, form)
+    address = request.remote_addr or "-"
+    wait = throttle.retry_after(address, form["user"])
+    if wait:
+        LOG.warning("Sign-in of %r from %s throttled for %d s", form["user"], address, wait)
+        page = signin_page("Too many failed sign-ins; please wait and try again.", 429, form)
+        page.headers["Retry-After"] = str(wait)
+        return page
     creds = sessions.Credentials(form["user"], password, form["project"], form["domain"])
     try:
         session_id, row = sessions.sign_in(creds)
     except sessions.SignInRefused as exc:
-        return signin_page(f"Sign-in failed: {exc}.", 401, form)
+        LOG.info("Sign-in of %r from %s refused: %s", form["user"], address, exc)
+        throttle.record_failure(address, form["user"])
+        return signin_page(SIGNIN_FAILED, 401, form)
     except KeystoneUnavailable as exc:
         record_keystone_unavailable(exc)
-        return signin_page(f"Sign-in failed: {exc}.", 503, form)
+        LOG.warning("Sign-in failed, Keystone unavailable: %s", exc)
+        return signin_page(KEYSTONE_DOWN, 503, form)
+    throttle.forget_user(form["user"])
     response = redirect("/ui/", code=303)
     max_age = max(0, int((row.expires - utcnow()).total_seconds()))
     sessions.set_cookie(response, sessions.COOKIE, session_id, max_age)
@@ -152,22 +165,57 @@ def page() -> str:
     )
 
 
+def row_query() -> RowQuery:
+    """``?name=`` (part of an image name), ``offset`` and ``limit`` (1 to MAX_ROWS)."""
+    try:
+        offset = int(request.args.get("offset", "0"))
+        limit = request.args.get("limit")
+        limit = None if limit is None else int(limit)
+    except ValueError:
+        raise ApiError(400, "offset and limit must be integers") from None
+    if offset < 0 or (limit is not None and not 1 <= limit <= MAX_ROWS):
+        raise ApiError(400, f"offset must be 0 or more, limit from 1 to {MAX_ROWS}")
+    return RowQuery(request.args.get("name", "").strip()[:255], offset, limit)
+
+
 @bp.get("/api/matrix")
 def matrix() -> Response:
-    return jsonify(build_matrix(core().glancesync(), page_regions()))
+    """The shared matrix (built at most once per MATRIX_TTL), filtered and paged here."""
+    query = row_query()
+    shared: SharedMatrix = current_app.extensions[MATRIX_EXTENSION]
+    gs = core().glancesync()
+    regions = page_regions()
+    whole = shared.get(regions, lambda names: build_matrix(gs, names), last_sync_end(regions))
+    return jsonify(rows(whole, query))
+
+
+def last_sync_end(regions: list[str]):
+    """When the last sync of ``regions`` ended (any process or worker): a new end means
+    new images, so the shared matrix is built again."""
+    ended = Task.status.in_((SYNCED, FAILED))
+    return db.session.scalar(select(func.max(Task.updated)).where(Task.region.in_(regions), ended))
 
 
 @bp.get("/api/tasks")
 def tasks() -> Response:
-    """The newest tasks of each region, with per-image results and live progress."""
+    """The newest tasks of each region, with per-image results and live progress: at most
+    TASKS_PER_REGION each, chosen by the database in one query (not every row read)."""
     regions = page_regions()
     found: dict[str, list[dict]] = {region: [] for region in regions}
+    rank = (
+        func.row_number()
+        .over(partition_by=Task.region, order_by=(Task.created.desc(), Task.id.desc()))
+        .label("rank")
+    )
+    newest = select(Task.id, rank).where(Task.region.in_(regions)).subquery()
     query = (
-        select(Task).where(Task.region.in_(regions)).order_by(Task.created.desc(), Task.id.desc())
+        select(Task)
+        .join(newest, Task.id == newest.c.id)
+        .where(newest.c.rank <= TASKS_PER_REGION)
+        .order_by(Task.created.desc(), Task.id.desc())
     )
     for task in db.session.scalars(query):
-        if len(found[task.region]) < TASKS_PER_REGION:
-            found[task.region].append(task.to_dict())
+        found[task.region].append(task.to_dict())
     return jsonify({"regions": [{"name": r, "tasks": found[r]} for r in regions]})
 
 

@@ -4,7 +4,10 @@ One file ``backup_<F>.csv`` per region, one image per line, nine fields, no head
 Files are edited by hand for scenarios, so loading is strict and every problem becomes a
 ``ConfigError`` naming the file and line (the CLI exits 2) - never a traceback.
 
-Writing is canonical: fields are quoted only when they hold ``,``, ``"``, CR or LF, the
+Cells a spreadsheet would take for a formula (starting with ``=``, ``+``, ``-`` or ``@``,
+after any ``'``) are written with one more leading ``'`` and read back without it (docs/
+formats, "CSV backups"). Writing is canonical: fields are quoted only when they hold
+``,``, ``"``, CR or LF, the
 properties are the ``repr`` of the dict, visibility is ``True``/``False`` and lines end
 with ``\\n``. A canonical file loaded and written again is byte-identical, and anything
 written loads back to the same nine fields.
@@ -24,6 +27,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from glancesync.errors import ConfigError
+from glancesync.filenames import file_part
 from glancesync.gcpause import cyclic_gc_paused
 from glancesync.image import Image
 
@@ -42,6 +46,8 @@ FIELDS = (
 )
 _SIZE = re.compile(r"[0-9]+")
 _NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+# A cell a spreadsheet would run as a formula, after any number of escaping quotes.
+_FORMULA = re.compile(r"'*[=+\-@]")
 
 
 class _LineError(Exception):
@@ -49,7 +55,7 @@ class _LineError(Exception):
 
 
 def backup_file_name(region: str) -> str:
-    return f"{PREFIX}{region}{SUFFIX}"
+    return f"{PREFIX}{file_part(region)}{SUFFIX}"
 
 
 def region_of_file(path: str) -> str:
@@ -80,6 +86,16 @@ def _quote(field: str) -> str:
     return field
 
 
+def _neutralise(field: str) -> str:
+    """A cell starting with ``=``, ``+``, ``-`` or ``@`` (after any ``'``) gets one more
+    leading ``'``, so a spreadsheet shows it as text; ``_restore`` takes it off again."""
+    return "'" + field if _FORMULA.match(field) else field
+
+
+def _restore(field: str) -> str:
+    return field[1:] if field.startswith("'") and _FORMULA.match(field[1:]) else field
+
+
 def format_line(image: Image, region: str | None = None) -> str:
     """The record of ``image`` including its final ``\\n``; ``region`` overrides image.region."""
     fields = [
@@ -93,7 +109,7 @@ def format_line(image: Image, region: str | None = None) -> str:
         "True" if image.is_public else "False",
         repr(dict(image.user_properties)),
     ]
-    return ",".join(_quote(f) for f in fields) + "\n"
+    return ",".join(_quote(_neutralise(f)) for f in fields) + "\n"
 
 
 def dump_backup(region: str, images: Iterable[Image]) -> str:
@@ -142,7 +158,7 @@ def parse_fields(fields: list[str], region: str) -> Image:
     """One record as an Image; raises _LineError with the operator-facing problem."""
     if len(fields) != len(FIELDS):
         raise _LineError(f"expected {len(FIELDS)} fields, found {len(fields)}")
-    rec = dict(zip(FIELDS, fields, strict=True))
+    rec = dict(zip(FIELDS, map(_restore, fields), strict=True))
     if rec["region"] != region:
         raise _LineError(f"region is {rec['region']!r} but the file is for region {region!r}")
     return Image(

@@ -45,6 +45,6 @@ def test_no_file_means_info_to_stderr(capsys):
         root.handlers[:], level = saved
         root.setLevel(level)
     assert "not shown" not in err
-    pattern = TIME + r" INFO GlanceSync-API \[task t-2 region other:Madrid\] shown"
+    pattern = TIME + r" INFO GlanceSync-API \[- task t-2 region other:Madrid\] shown"
     assert re.fullmatch(pattern, err.strip()), err
     assert DEFAULT_LOGGING_FILE.endswith("app/fiware-glancesync-logging.cfg")

@@ -177,7 +177,10 @@ def test_no_role_no_page(app_factory, ui_app):
     app.test_client_class = FlaskClient
     answer = sign_in(app.test_client(), "carol", "carol-pw")
     assert answer.status_code == 401
-    assert "This account has none of the roles admin, reader" in answer.get_data(as_text=True)
+    # The same message as a wrong password (issue 22): the roles go to the log only.
+    html = answer.get_data(as_text=True)
+    assert "Sign-in failed: Wrong user name, password, project or domain." in html
+    assert "roles" not in html
 
 
 def test_sign_out_ends_the_session(browser, ui_app):

@@ -18,6 +18,7 @@ from app import create_app
 from app.models import Task, db
 from app.routes import openapi_document
 from app.tasks import start_service
+from app.ui.throttle import SignInFailure
 from app.workers import new_worker
 from tests.api.fakes import TOKENS, FakeValidator
 from tests.support.service_files import SERVICE_PASSWORD
@@ -96,6 +97,7 @@ def clean(app: Flask) -> None:
     app.extensions["glancesync.tasks"].shutdown(wait=True)
     with app.app_context():
         db.session.execute(delete(Task))
+        db.session.execute(delete(SignInFailure))  # the page's throttle counts per session
         db.session.commit()
         db.session.remove()
         db.engine.dispose()

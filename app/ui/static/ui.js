@@ -7,6 +7,9 @@ const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const canSync = app.dataset.canSync === "true";
 const pollMs = Math.max(200, parseFloat(app.dataset.poll) * 1000);
 let matrix = null;
+const MATRIX_PAGE = 1000; // rows drawn at most (the server's limit)
+let nameTimer = null;
+let serverFiltered = false; // rows were left out by the server: a new name asks again
 let syncing = new Set();
 
 function el(tag, attrs, ...children) {
@@ -94,9 +97,16 @@ function renderMatrix() {
 async function loadMatrix() {
   const state = document.getElementById("matrix-state");
   try {
-    matrix = await call("GET", "/ui/api/matrix");
+    // The server filters by name and sends one page: the page stays light with
+    // thousands of images (the rest are counted, not drawn).
+    const name = document.getElementById("filter-name").value.trim();
+    const query = new URLSearchParams({ name, limit: String(MATRIX_PAGE) });
+    matrix = await call("GET", `/ui/api/matrix?${query}`);
+    serverFiltered = Boolean(name) || matrix.total > matrix.images.length;
     renderMatrix();
-    state.textContent = `statuses read at ${new Date().toLocaleTimeString()}`;
+    const shown = matrix.total > matrix.images.length
+      ? ` (first ${matrix.images.length} of ${matrix.total} images: narrow the name)` : "";
+    state.textContent = `statuses read at ${new Date().toLocaleTimeString()}${shown}`;
   } catch (error) {
     state.textContent = `cannot read the statuses: ${error.message}`;
   }
@@ -221,6 +231,12 @@ document.addEventListener("click", (event) => {
 for (const id of ["filter-status", "filter-target", "filter-name"]) {
   document.getElementById(id).addEventListener("input", applyFilters);
 }
+// A new name asks the server again (after a pause in typing) when rows were left out.
+document.getElementById("filter-name").addEventListener("input", () => {
+  if (!matrix || !serverFiltered) return;
+  window.clearTimeout(nameTimer);
+  nameTimer = window.setTimeout(loadMatrix, 300);
+});
 
 async function poll() {
   await loadTasks();
