@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run and manage the GlanceSync REST service from a checkout (BEHAVIOUR.md 11.5).
+"""Run and manage the GlanceSync REST service from a checkout (reference 11.5).
 
 The operational commands are ``app.commands`` (installed as ``glancesync-manage``); this
 file adds the authoring commands of ``db`` (``migrate``, ``revision``, ``merge``...) that

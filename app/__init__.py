@@ -1,4 +1,4 @@
-"""The GlanceSync REST service (BEHAVIOUR.md 10 and 11): the Flask application factory.
+"""The GlanceSync REST service (reference 10 and 11): the Flask application factory.
 
 ``create_app`` reads the server settings, configures logging and the database, and wires
 the token validator, the core library access, the task runner and the routes. Tests pass
@@ -50,7 +50,7 @@ DEFAULTS: dict[str, Any] = {
     # Progress stored and cancel requests polled at most this often (seconds) per task.
     "PROGRESS_INTERVAL": 1.0,
     "DEAD_AFTER": 60.0,
-    # A queued task nobody claims within this many seconds ends failed (D23).
+    # A queued task nobody claims within this many seconds ends failed (reference 10.7).
     "QUEUE_TIMEOUT": 3600.0,
     # Attempts of a task's final write on database errors (exponential backoff).
     "FINAL_WRITE_ATTEMPTS": 5,

@@ -22,7 +22,7 @@ def start_automatic(region: str, origin: str) -> None:
 
 
 def automatic_regions(names: tuple[str, ...]) -> list[tuple[str, Target]]:
-    """The full names of the configured list (empty: BEHAVIOUR.md 7.3's default), each
+    """The full names of the configured list (empty: reference 7.3's default), each
     with its target's configuration. Needs an app context; BackendError when a catalog
     cannot be read."""
     gs = core().glancesync()

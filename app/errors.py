@@ -1,4 +1,4 @@
-"""JSON error bodies for every failure (BEHAVIOUR.md 10.1): no HTML page, no stack trace."""
+"""JSON error bodies for every failure (reference 10.1): no HTML page, no stack trace."""
 
 from __future__ import annotations
 

@@ -3,10 +3,10 @@
 Glance announces every change of an image (``image.create``, ``image.upload``,
 ``image.activate``, ``image.update``, ``image.send`` for each download, ``image.delete``,
 ...). Only a change that can alter what a region must hold needs a sync: an active image
-of the master project that a region's target synchronises (BEHAVIOUR.md 3.2), whose
+of the master project that a region's target synchronises (reference 3.2), whose
 visible fields differ from the last time this listener saw it. Downloads (``image.send``,
 made by every sync itself), uploads still in progress, other projects' images and edits
-that change nothing cost no sync; a deletion is logged, never propagated (BEHAVIOUR has
+that change nothing cost no sync; a deletion is logged, never propagated (the reference has
 no rule that deletes region copies).
 """
 
@@ -57,7 +57,7 @@ def payload_image(payload: Mapping[str, Any], region: str) -> Image:
 
 
 def _is_public(payload: Mapping[str, Any]) -> bool:
-    """``visibility`` when given (D2: only ``public`` is public), else the v1 flag."""
+    """``visibility`` when given (reference 6.3: only ``public`` is public), else the v1 flag."""
     if "visibility" in payload:
         return payload["visibility"] == "public"
     return payload.get("is_public") is True

@@ -1,4 +1,4 @@
-"""The task row as a lease (D23): every write of a runner is conditional on holding it.
+"""The task row as a lease (reference 10.7): every write of a runner is conditional on holding it.
 
 A runner writes a task only ``WHERE task_id = ? AND worker = <itself> AND status =
 'syncing'``: once another process has failed the task (it judged the runner dead) or

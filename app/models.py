@@ -1,4 +1,4 @@
-"""The stored sync tasks (BEHAVIOUR.md 10.7, D23).
+"""The stored sync tasks (reference 10.7).
 
 The rules "one syncing task per region" and "one queued task per region" live in the
 database, so they hold across server processes, hosts and racing requests without any
@@ -103,7 +103,7 @@ class Task(db.Model):
     updated: Mapped[datetime] = mapped_column(LeaseTime, nullable=False)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     images: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
-    # The lease holder: ``host:pid:nonce``, unique per process start (D23).
+    # The lease holder: ``host:pid:nonce``, unique per process start (reference 10.7).
     worker: Mapped[str] = mapped_column(String(255), nullable=False, default="")
     # ``<boot id>/<pid namespace>`` of the worker: its pid means something only there.
     worker_scope: Mapped[str] = mapped_column(

@@ -2,7 +2,7 @@
 
 The core configuration is read once, on first use, so that ``manage.py db upgrade`` works
 without it. The region list comes from the targets' catalogs and is refreshed every few
-minutes (BEHAVIOUR.md 10.3): regions added to Keystone appear without a restart.
+minutes (reference 10.3): regions added to Keystone appear without a restart.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The routes of BEHAVIOUR.md 10.4: the ``/v1`` API and the compatibility ``/regions`` routes.
+"""The routes of reference 10.4: the ``/v1`` API and the compatibility ``/regions`` routes.
 
 Authentication has already run (before-request hook) when a view starts; each view then
 checks the region (410) before the resource (404/409), the order of 10.1.

@@ -5,7 +5,7 @@ but only the holder of the lease row in the database fires: it renews the lease 
 tick, and another process takes it over once it has expired (its holder died). The run
 itself is claimed by moving ``next_run`` on with a conditional UPDATE, so a run fires
 once even if two processes briefly both think they hold the lease. Times come from the
-database clock (D23): the hosts' clocks may disagree, the database's is one.
+database clock (reference 10.7): the hosts' clocks may disagree, the database's is one.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Who holds a task's lease: the identity of a server process (D23).
+"""Who holds a task's lease: the identity of a server process (reference 10.7).
 
 ``host:pid`` alone is not unique: two containers with host networking, or two cloned VMs,
 have the same host name and may reuse the same pids in their own pid namespaces. A lease

@@ -1,6 +1,6 @@
 """Benchmark: what the second (``os_hidden=true``) listing costs on a 10,000-image region.
 
-glancesync lists a region twice (D26): Glance's default listing omits hidden images, so
+glancesync lists a region twice (reference 2.4): Glance's default listing omits hidden images, so
 ``GlanceBackend.list_images`` asks again with ``os_hidden=true``. This script puts N image
 records (no data: ``queued`` images, H of them hidden) into one testbed Glance, then times,
 in the same run and interleaved, the two listings ``list_images`` makes (the default one,

@@ -1,7 +1,7 @@
 """Run the REST service against the testbed the way an operator does.
 
 Shared by ``make demo`` and ``tests/integration/test_service.py``: both write the settings
-files, point the environment variables of BEHAVIOUR.md 11.2 at them, run
+files, point the environment variables of reference 11.2 at them, run
 ``manage.py db upgrade`` and ``manage.py gunicornserver`` as separate processes, and talk
 to the service over HTTP with a real Keystone token. Nothing here imports ``app``: the
 service under test is only ever reached through its command line and its API.

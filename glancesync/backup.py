@@ -1,4 +1,4 @@
-"""``--make-backup`` (BEHAVIOUR.md 7.6): save every image of some regions as CSV files.
+"""``--make-backup`` (reference 7.6): save every image of some regions as CSV files.
 
 The files are exactly what the mock loads (8.2), so a backup of real clouds becomes a
 scenario or a demo by renaming its folder.
@@ -77,7 +77,7 @@ _LISTING_ERROR = "Error retrieving image list. Cause: "
 
 
 def _reason(full: str, exc: Exception) -> str:
-    """The cause alone: the line already names the region (BEHAVIOUR.md 7.6)."""
+    """The cause alone: the line already names the region (reference 7.6)."""
     text = str(exc)
     text = text.removeprefix(f"{full}: ")
     return text.removeprefix(_LISTING_ERROR)

@@ -1,4 +1,4 @@
-"""The ``glancesync`` command (BEHAVIOUR.md 7)."""
+"""The ``glancesync`` command (reference 7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The restricted evaluator of ``metadata_condition`` (BEHAVIOUR.md 3.3, decision D10).
+"""The restricted evaluator of ``metadata_condition`` (reference 3.3).
 
 A condition is operator-supplied text, so it must never reach Python's ``eval``: the text is
 parsed with :func:`ast.parse` and every node is checked against a whitelist while it is
@@ -17,7 +17,7 @@ from typing import Any
 
 __all__ = ["Condition", "ConditionError", "ConditionEvalError", "compile_condition"]
 
-# Fields of glancesync.image.Image a condition may read (BEHAVIOUR.md 1.4).
+# Fields of glancesync.image.Image a condition may read (reference 1.4).
 IMAGE_FIELDS = frozenset(
     ["name", "id", "region", "owner", "is_public", "checksum", "size", "status", "user_properties"]
 )
@@ -86,7 +86,8 @@ class ConditionError(Exception):
 
 
 class ConditionEvalError(Exception):
-    """Evaluating a valid condition failed for one image (E3: the condition is then false)."""
+    """Evaluating a valid condition failed for one image (reference 3.3: the condition is
+    then false)."""
 
     def __init__(self, reason: str):
         self.reason = reason
@@ -111,7 +112,7 @@ class Condition:
             return bool(self._evaluator((image, frozenset(metadata_set))))
         except ConditionEvalError:
             raise
-        except Exception as exc:  # every runtime failure is E3
+        except Exception as exc:  # every runtime failure is reference 3.3
             raise ConditionEvalError(_reason(exc)) from exc
 
     def __repr__(self) -> str:
@@ -139,7 +140,7 @@ def compile_condition(text: str) -> Condition:
 
 
 def normalise(text: str) -> str:
-    """The text as Python reads it between a line ``(`` and a line ``)`` (D25, 3.3).
+    """The text as Python reads it between a line ``(`` and a line ``)`` (reference 3.3, 3.3).
 
     Newlines are kept, so a ``#`` comment ends at its line and a string may hold ``#``;
     inside the parentheses line breaks join lines by themselves. Only line ends are
@@ -180,7 +181,7 @@ def _unparse(tree: ast.Expression, fallback: str) -> str:
 
 
 def _reason(exc: Exception) -> str:
-    """A one-line reason for the E3 warning."""
+    """A one-line reason for the reference 3.3 warning."""
     if isinstance(exc, KeyError):
         return f"key {exc.args[0]!r} not found" if exc.args else "key not found"
     if isinstance(exc, IndexError):

@@ -1,4 +1,4 @@
-"""Exceptions that carry the operator-facing messages of BEHAVIOUR.md."""
+"""Exceptions that carry the operator-facing messages of reference."""
 
 from enum import StrEnum
 
@@ -63,7 +63,7 @@ class ErrorKind(StrEnum):
 
 
 class BackendError(GlanceSyncError):
-    """A failure talking to a region; its message is the full log text of BEHAVIOUR.md 6.6.
+    """A failure talking to a region; its message is the full log text of reference 6.6.
 
     ``kind`` says what failed (``ErrorKind``); a raise site that does not know leaves the
     class's default.
@@ -103,8 +103,8 @@ class Cancelled(BackendError):
 
 
 class Interrupted(Cancelled):
-    """SIGINT or SIGTERM reached the command (D19): the region stops like a cancel, and its
-    ``ERROR:`` line says which signal and that the half image is gone."""
+    """SIGINT or SIGTERM reached the command (reference 6.10): the region stops like a
+    cancel, and its ``ERROR:`` line says which signal and that the half image is gone."""
 
     def __init__(self, signal_name: str):
         self.signal_name = signal_name

@@ -1,4 +1,4 @@
-"""Run a region's plan through its backend, or only log it (dry-run, D5)."""
+"""Run a region's plan through its backend, or only log it (dry-run, reference 7.5)."""
 
 from __future__ import annotations
 
@@ -174,7 +174,7 @@ class Executor:
 
     def _log_text(self, exc: Exception, message: str) -> str:
         """A cancel's message is the bare ``cancelled`` (10.7); its log line names the region.
-        An interrupt says which signal (D19)."""
+        An interrupt says which signal (reference 6.10)."""
         if isinstance(exc, Interrupted):
             return f"{self.full}: {message}"
         return f"{self.full}: sync {message}" if isinstance(exc, Cancelled) else message
@@ -326,7 +326,7 @@ class Executor:
         return new
 
     def _resolve(self, a: Action) -> dict[str, str]:
-        """kernel_id/ramdisk_id names to region ids; unknown names are left out (E2)."""
+        """kernel_id/ramdisk_id names to region ids; unknown names are left out (reference 6.3)."""
         ids = {}
         for prop, ref in a.ami_refs.items():
             if ref in self.map:

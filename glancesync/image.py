@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# Attributes of a Glance v2 image record that are not user properties (BEHAVIOUR.md 1.4).
+# Attributes of a Glance v2 image record that are not user properties (reference 1.4).
 GLANCE_MANAGED = frozenset(
     [
         "id",
@@ -36,10 +36,10 @@ GLANCE_MANAGED = frozenset(
     ]
 )
 AMI_PROPERTIES = ("kernel_id", "ramdisk_id")
-# Glance-managed attributes that follow the master like metadata (D21).
+# Glance-managed attributes that follow the master like metadata (reference 5.2).
 FOLLOWED = ("protected", "min_ram", "min_disk", "os_hidden")
 
-# glancesync's own properties (D22): written by uploads only, never compared, copied from
+# glancesync's own properties (reference 1.4): written by uploads only, never compared, copied from
 # the master, removed by a metadata update nor seen by metadata_condition.
 RESERVED_PREFIX = "glancesync_"
 SOURCE_ID = "glancesync_source_id"
@@ -111,9 +111,9 @@ def followed_attributes(image: Image) -> dict[str, Any]:
 
 
 def same_content(master: Image, region: Image) -> bool:
-    """D3; for a master without checksum or multihash, D22: the region image is a copy of
-    this master (``glancesync_source_id``) whose data is what was copied (its checksum is
-    the ``glancesync_source_hash`` computed while copying)."""
+    """Same content (reference 1.4); for a master without checksum or multihash, the region
+    image is a copy of this master (``glancesync_source_id``) whose data is what was copied
+    (its checksum is the ``glancesync_source_hash`` computed while copying)."""
     if master.checksum or master.os_hash_value:
         return same_hashes(master, region)
     props = region.user_properties
@@ -126,7 +126,8 @@ def same_content(master: Image, region: Image) -> bool:
 
 
 def same_hashes(a: Image, b: Image) -> bool:
-    """D3: equal non-empty checksums, and equal multihashes when both have the same algorithm."""
+    """Equal non-empty checksums, and equal multihashes when both have the same algorithm
+    (reference 1.4)."""
     if not a.checksum or not b.checksum or a.checksum != b.checksum:
         return False
     if a.os_hash_algo and a.os_hash_algo == b.os_hash_algo and a.os_hash_value and b.os_hash_value:
@@ -139,5 +140,5 @@ def pad_owner(owner: str) -> str:
 
 
 def owned_by(image: Image, tenant_id: str) -> bool:
-    """An empty owner counts as the tenant's (BEHAVIOUR.md 1.2)."""
+    """An empty owner counts as the tenant's (reference 1.2)."""
     return not image.owner or pad_owner(image.owner) == pad_owner(tenant_id)

@@ -1,4 +1,5 @@
-"""SIGINT and SIGTERM for the command: stop every region cleanly, then exit 130 / 143 (D19).
+"""SIGINT and SIGTERM for the command: stop every region cleanly, then exit 130 / 143
+(reference 6.10).
 
 The first signal only sets a flag. Every region polls it through the cancel check the
 executor already has (between actions and between the chunks of an upload), so an

@@ -7,7 +7,7 @@ fails too), leaves a marked image behind. Mostly it is not ``active``: non-activ
 are ignored by the status algorithm, but it wastes space and clutters listings.
 
 A marked image may also be an upload still going on in another run (cron, a person, the
-service, another host): deleting it would break that upload (D20). So a marked image of
+service, another host): deleting it would break that upload (reference 6.9). So a marked image of
 another run is a leftover only when it is older than the target's ``leftover_age``
 (measured from Glance's ``created_at``) or when the caller knows its run is dead
 (``Runs.is_dead``: the service knows its tasks, the CLI knows the processes of its host,

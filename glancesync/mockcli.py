@@ -1,4 +1,4 @@
-"""``glancesync-mock``: prepare a persistent mock folder from a backup (BEHAVIOUR.md 8.5).
+"""``glancesync-mock``: prepare a persistent mock folder from a backup (reference 8.5).
 
 Typical use: ``eval $(glancesync-mock --path persistent_data scenario1)``, then run
 ``glancesync`` against the copy. The source folder is validated completely before the
@@ -115,7 +115,7 @@ def _copy(source: str, folder: str) -> None:
 
 
 class _NotEmpty(GlanceSyncError):
-    """The exact message of BEHAVIOUR.md 8.5, printed without the ``ERROR:`` decoration."""
+    """The exact message of reference 8.5, printed without the ``ERROR:`` decoration."""
 
     def __init__(self, folder: str) -> None:
         super().__init__(f'The directory "{folder}" is not empty. If you are sure, pass --confirm')

@@ -1,4 +1,4 @@
-"""Obsolete images (BEHAVIOUR.md 6.2): pure planning of renames and property updates."""
+"""Obsolete images (reference 6.2): pure planning of renames and property updates."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``--parallel``: regions synchronised by threads, one log file per region (D6).
+"""``--parallel``: regions synchronised by threads, one log file per region (reference 7.5).
 
 Threads, not processes, so that one read of a master image can feed several regions'
 uploads at once (``glancesync.fanout``).

@@ -1,4 +1,4 @@
-"""From statuses to an ordered list of actions (BEHAVIOUR.md 6.1-6.5).
+"""From statuses to an ordered list of actions (reference 6.1-6.5).
 
 Pure: the plan is data, so a dry-run prints exactly what a real run would execute.
 Kernel and ramdisk references stay *names* in the plan; the executor turns them into
@@ -76,7 +76,7 @@ def ami_refs(master: Image) -> dict[str, str]:
 
 def upload_properties(master: Image, metadata_set: frozenset[str]) -> dict[str, Any]:
     """All master properties when metadata_set is empty, else only its keys (6.3); never
-    the reserved ``glancesync_*`` ones (D22)."""
+    the reserved ``glancesync_*`` ones (reference 1.4)."""
     props = {
         k: v
         for k, v in master.user_properties.items()
@@ -88,9 +88,9 @@ def upload_properties(master: Image, metadata_set: frozenset[str]) -> dict[str, 
 
 
 def updated_properties(master: Image, region: Image, metadata_set: frozenset[str]) -> dict:
-    """D7: empty metadata_set copies everything; otherwise only its keys change.
+    """reference 6.5: empty metadata_set copies everything; otherwise only its keys change.
 
-    The reserved ``glancesync_*`` properties are left out: the backend keeps them (D22).
+    The reserved ``glancesync_*`` properties are left out: the backend keeps them (reference 1.4).
     """
     if not metadata_set:
         return upload_properties(master, metadata_set)
@@ -136,7 +136,8 @@ def _upload(s: ImageStatus, target: Target) -> Action:
 
 
 def _late_references(uploads: list[Action], region_map: dict[str, Image]) -> list[Action]:
-    """Uploads whose kernel/ramdisk is uploaded after them in this run (E2): fix them in pass 3."""
+    """Uploads whose kernel/ramdisk is uploaded after them in this run (reference 6.3): fix
+    them in pass 3."""
     later: list[Action] = []
     uploaded: set[str] = set()
     to_upload = {a.name for a in uploads}

@@ -1,4 +1,4 @@
-"""One sync of a region at a time on this host: a lock file per region (D20).
+"""One sync of a region at a time on this host: a lock file per region (reference 6.9).
 
 Every real sync of a region (CLI, ``--parallel``, the REST service) holds
 ``<lock_dir>/<region>-<key>.lock`` with ``flock`` while it lists, plans and executes the

@@ -1,4 +1,4 @@
-"""Region names and region lists (BEHAVIOUR.md 1.3 and 7.3)."""
+"""Region names and region lists (reference 1.3 and 7.3)."""
 
 from __future__ import annotations
 

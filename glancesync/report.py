@@ -1,4 +1,4 @@
-"""Operator-facing sentences for each status (the REST image report, BEHAVIOUR.md 10.6)."""
+"""Operator-facing sentences for each status (the REST image report, reference 10.6)."""
 
 from __future__ import annotations
 

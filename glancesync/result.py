@@ -1,4 +1,4 @@
-"""What a region's sync returns besides its log lines (BEHAVIOUR.md 6.8)."""
+"""What a region's sync returns besides its log lines (reference 6.8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Which master images go where (BEHAVIOUR.md 3 and 4).
+"""Which master images go where (reference 3 and 4).
 
 Pure functions: images and settings in, images and warning texts out. The caller logs
 the warnings, so the same code serves the CLI, the service and the tests.
@@ -21,7 +21,7 @@ class Catalogue:
     """The master images that may be synchronised, by name (3.1).
 
     ``kernel_id``/``ramdisk_id`` hold image *names* here; ``unresolved`` names images
-    whose reference matched no catalogue image (D13).
+    whose reference matched no catalogue image (reference 3.1).
     """
 
     images: dict[str, Image]
@@ -37,7 +37,7 @@ def master_catalogue(images: list[Image], tenant_id: str) -> Catalogue:
     warnings = [
         f"Duplicated images with name {name} will be ignored" for name, n in counts.items() if n > 1
     ]
-    # glancesync_* properties of a master image (D22) are not the catalogue's business.
+    # glancesync_* properties of a master image (reference 1.4) are not the catalogue's business.
     kept = {
         img.name: img.copy(user_properties=without_reserved(img.user_properties))
         for img in candidates
@@ -64,7 +64,8 @@ def master_catalogue(images: list[Image], tenant_id: str) -> Catalogue:
 
 
 def is_synchronisable(image: Image, target: Target, warnings: list[str]) -> bool:
-    """The rules of 3.2, first match wins; E3 failures of the condition count as false."""
+    """The rules of reference 3.2, first match wins; a failure of the condition counts as
+    false (reference 3.3)."""
     if image.name.endswith(OBSOLETE_SUFFIX):
         return False
     if image.id in target.forcesyncs:

@@ -1,4 +1,4 @@
-"""The status of every synchronisable image in a region (BEHAVIOUR.md 5).
+"""The status of every synchronisable image in a region (reference 5).
 
 Pure: master images, the region map and the target's rules in; statuses out.
 """
@@ -78,7 +78,7 @@ class RegionStatus:
 
 
 def conflict_status(region_checksum: str, target: Target) -> str:
-    """D11: explicit checksums beat ``any``; rename beats replace."""
+    """reference 5.3: explicit checksums beat ``any``; rename beats replace."""
     c = region_checksum
     if c in target.dontupdate:
         return OK_STALLED
@@ -94,8 +94,8 @@ def conflict_status(region_checksum: str, target: Target) -> str:
 
 
 def metadata_differs(master: Image, region: Image, metadata_set: frozenset[str]) -> bool:
-    """5.4 and D21; kernel_id/ramdisk_id values are left to the AMI check, and the
-    reserved ``glancesync_*`` properties are never compared (D22)."""
+    """5.4 and reference 5.2; kernel_id/ramdisk_id values are left to the AMI check, and the
+    reserved ``glancesync_*`` properties are never compared (reference 1.4)."""
     if master.is_public != region.is_public:
         return True
     if followed_attributes(master) != followed_attributes(region):
@@ -143,7 +143,7 @@ def ami_check(
 
 
 def _conflict(name: str, master: Image, region: Image, target: Target, fmt: str) -> ImageStatus:
-    """5.3, and D21: Glance refuses to delete a protected image, so it is never replaced
+    """5.3, and reference 5.2: Glance refuses to delete a protected image, so it is never replaced
     (refused before anything is uploaded); renaming it is allowed. A converted copy is
     looked up by the checksum it was converted from."""
     status = conflict_status(converted.rule_checksum(region), target)
@@ -172,7 +172,8 @@ def region_status(
     target: Target,
     unresolved: frozenset[str] = frozenset(),
 ) -> RegionStatus:
-    """Two phases (E1): content first, then AMI checks against the complete pending set."""
+    """Two phases (reference 5.1): content first, then AMI checks against the complete
+    pending set."""
     remaining = dict(region_map)
     statuses: list[ImageStatus] = []
     phase_a: dict[str, str] = {}

@@ -1,7 +1,7 @@
-"""Every log text of BEHAVIOUR.md is printed exactly as written (issue 11, item 8).
+"""Every log text of reference is printed exactly as written (issue 11, item 8).
 
-``BEHAVIOUR_TEXTS`` is every backticked ``INFO:``, ``WARNING:`` or ``ERROR:`` text of
-BEHAVIOUR.md (``grep -oE '`(INFO|WARNING|ERROR):[^`]*`'``; the specification lives outside
+``REFERENCE_TEXTS`` is every backticked ``INFO:``, ``WARNING:`` or ``ERROR:`` text of
+reference (``grep -oE '`(INFO|WARNING|ERROR):[^`]*`'``; the specification lives outside
 this repository, so the list is copied here: add a text when the specification gains one).
 The generic ones (with ``<placeholders>``) must match, whole, a line that the tool really
 printed while replaying every scenario (sync, then again as a dry-run) and a few command
@@ -36,7 +36,7 @@ ELSEWHERE = (
     "is being uploaded by another run; skipped",
     "is protected and cannot be replaced; nothing uploaded",
 )
-BEHAVIOUR_TEXTS = [
+REFERENCE_TEXTS = [
     "ERROR: ",
     "ERROR: /etc/glancesync.conf: [master] metadata_condition: function call 'len' is not allowed",
     "ERROR:<F>: another glancesync run is syncing this region",
@@ -105,8 +105,8 @@ def pattern(text: str) -> re.Pattern[str]:
     return re.compile("".join(parts))
 
 
-GENERIC = [t for t in BEHAVIOUR_TEXTS if "<" in t or t == "ERROR: "]
-EXAMPLES = [t for t in BEHAVIOUR_TEXTS if t not in GENERIC]
+GENERIC = [t for t in REFERENCE_TEXTS if "<" in t or t == "ERROR: "]
+EXAMPLES = [t for t in REFERENCE_TEXTS if t not in GENERIC]
 
 
 def replayed_lines() -> set[str]:

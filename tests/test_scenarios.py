@@ -1,4 +1,4 @@
-"""Replays every scenario of tests/scenarios through the mock (BEHAVIOUR.md 9)."""
+"""Replays every scenario of tests/scenarios through the mock (reference 9)."""
 
 from __future__ import annotations
 

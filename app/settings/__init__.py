@@ -1,4 +1,4 @@
-"""The server's own configuration: fiware-glancesync.cfg and the environment (BEHAVIOUR.md 11).
+"""The server's own configuration: fiware-glancesync.cfg and the environment (reference 11).
 
 - ``reader``: the cfg file's typed keys and ``SettingsError``;
 - ``openstack``: ``[openstack]``, the service's ``Connection`` and roles;

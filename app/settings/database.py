@@ -1,4 +1,4 @@
-"""The service's database URL, in the order of BEHAVIOUR.md 11.3."""
+"""The service's database URL, in the order of reference 11.3."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Where the service's files are and how they become one ``Settings`` (BEHAVIOUR.md 11.2).
+"""Where the service's files are and how they become one ``Settings`` (reference 11.2).
 
 Settings first, then the logging file, as the old server did; the environment may name
 either file and the Celery broker.

@@ -1,4 +1,4 @@
-"""The service's settings and the plain sections of fiware-glancesync.cfg (BEHAVIOUR.md 11).
+"""The service's settings and the plain sections of fiware-glancesync.cfg (reference 11).
 
 Everything the service reads from outside is gathered here once, so that a wrong setting
 stops the server at start with one clear message instead of failing a request later.
@@ -48,7 +48,7 @@ class ScheduleSettings:
 
     interval: float | None = None
     cron: str | None = None
-    regions: tuple[str, ...] = ()  # empty: the CLI's default list (BEHAVIOUR.md 7.3)
+    regions: tuple[str, ...] = ()  # empty: the CLI's default list (reference 7.3)
 
     @property
     def enabled(self) -> bool:

@@ -1,6 +1,6 @@
 """Background syncs: the bounded worker pool, the task leases and the sweep of dead tasks.
 
-A task is a lease (D23, BEHAVIOUR.md 10.7): the process running it is named in the row
+A task is a lease (reference 10.7): the process running it is named in the row
 (``worker``, unique per process start) and renews a heartbeat taken from the database's
 clock. Every write of the runner is conditional on still holding the lease
 (app/leases.py); when a renewal matches nothing, the task was taken from this process:

@@ -55,7 +55,7 @@ def requested(body: Any) -> list[str] | str:
 
 def resolve_group(regions: list[str] | str) -> list[str]:
     """Full region names, each once, in request order (or ``preferable_order`` once a
-    ``target:`` was expanded, as the command line does, BEHAVIOUR.md 7.3); 410 names the
+    ``target:`` was expanded, as the command line does, reference 7.3); 410 names the
     first entry that is no known region."""
     gs = core().glancesync()
     args = [] if regions == ALL else list(regions)

@@ -36,7 +36,7 @@ from glancesync.leftovers import Runs, cli_run_dead
 
 log = logging.getLogger("GlanceSync-API")
 EXTENSION = "glancesync.tasks"
-TASK_RUN = "task:"  # a task's run id in the upload marker (D20): task:<task id>
+TASK_RUN = "task:"  # a task's run id in the upload marker (reference 6.9): task:<task id>
 STOPPED = "Sync interrupted: the service stopped"
 
 
@@ -322,7 +322,7 @@ def runner_of(app: Flask) -> TaskRunner:
 
 
 def run_is_dead(run_id: str) -> bool:
-    """Whether the run that marked an upload is over (D20), so its image is a leftover.
+    """Whether the run that marked an upload is over (reference 6.9), so its image is a leftover.
 
     ``task:<id>``: a task of this database that ended, or whose worker is dead; a task
     this database does not know may belong to another service: not known dead. Other

@@ -2,7 +2,7 @@
 
 ``init_ui`` registers the blueprint and makes the service's error handlers answer an HTML
 page under ``/ui/`` (the page's JSON endpoints under ``/ui/api/`` keep the JSON errors of
-BEHAVIOUR.md 10.1, as do ``/v1`` and the compatibility routes).
+reference 10.1, as do ``/v1`` and the compatibility routes).
 """
 
 from __future__ import annotations

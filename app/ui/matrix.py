@@ -15,7 +15,7 @@ from glancesync.errors import BackendError
 from glancesync.report import status_message
 from glancesync.selection import Catalogue
 
-# What a sync does for each status (BEHAVIOUR.md 5.2, last column), in the operator's words.
+# What a sync does for each status (reference 5.2, last column), in the operator's words.
 ACTIONS = {
     "ok": "nothing to do",
     "ok_stalled_checksum": "nothing (the region checksum is in dontupdate)",

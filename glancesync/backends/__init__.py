@@ -1,4 +1,4 @@
-"""Choosing the backend of every target: the mock (BEHAVIOUR.md 8.1) or the real Glance.
+"""Choosing the backend of every target: the mock (reference 8.1) or the real Glance.
 
 The real backend is imported only when needed, so the mock works on machines without the
 OpenStack client libraries.

@@ -1,9 +1,9 @@
 """The backend interface: everything the core needs from a cloud, and nothing more.
 
 A backend is bound to one target (one credential). Region arguments are bare region
-names of that target; images it returns carry the region's full name (BEHAVIOUR.md 1.3).
+names of that target; images it returns carry the region's full name (reference 1.3).
 Every failure is raised as ``BackendError`` whose message is the log text of
-BEHAVIOUR.md 6.6, so callers never format backend errors themselves.
+reference 6.6, so callers never format backend errors themselves.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class Backend(Protocol):
         ...
 
     def regions(self) -> list[str]:
-        """Bare names of the target's regions, sorted by name (E5)."""
+        """Bare names of the target's regions, sorted by name (reference 7.3)."""
         ...
 
     def tenant_id(self) -> str: ...
@@ -66,7 +66,7 @@ class Backend(Protocol):
     ) -> Image:
         """Create an image named like ``master`` with its data, formats, ``FOLLOWED``
         attributes and the given visibility and user properties, recording
-        ``glancesync_source_id``/``glancesync_source_hash`` (D22); return the new image
+        ``glancesync_source_id``/``glancesync_source_hash`` (reference 1.4); return the new image
         as the region lists it."""
         ...
 
@@ -81,7 +81,7 @@ class Backend(Protocol):
     ) -> Image:
         """Make ``image`` have exactly this name, visibility and user properties, and the
         given ``image.FOLLOWED`` attributes (None leaves them). The reserved
-        ``glancesync_*`` properties are kept as they are (D22)."""
+        ``glancesync_*`` properties are kept as they are (reference 1.4)."""
         ...
 
     def delete(self, region: str, image_id: str) -> None: ...
@@ -89,7 +89,7 @@ class Backend(Protocol):
     def unmark(self, region: str, image: Image) -> None:
         """Remove the upload marker of ``image``, an active copy verified against its
         master after its run died (glancesync.leftovers), recording its checksum as the
-        copied data's hash (``glancesync_source_hash``, D22) as a finished upload does."""
+        copied data's hash (``glancesync_source_hash``, reference 1.4) as a finished upload does."""
         ...
 
     # -- what keeps two runs apart (glancesync.regionlock, glancesync.leftovers) --------

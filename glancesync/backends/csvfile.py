@@ -1,4 +1,4 @@
-"""The CSV backup format (BEHAVIOUR.md 8.2): what --make-backup writes and the mock replays.
+"""The CSV backup format (reference 8.2): what --make-backup writes and the mock replays.
 
 One file ``backup_<F>.csv`` per region, one image per line, nine fields, no header.
 Files are edited by hand for scenarios, so loading is strict and every problem becomes a

@@ -3,7 +3,7 @@
 One ``GlanceBackend`` per target (one credential); its Keystone side (token, sessions,
 catalog, clients) is ``glance_session.TargetSessions``. This module reads as the Backend
 protocol: list, upload, update, delete, each failure reported as a ``BackendError`` with
-the text of BEHAVIOUR.md 6.6 and the kind of the failure (``glance_errors``); causes never
+the text of reference 6.6 and the kind of the failure (``glance_errors``); causes never
 carry the password or the token.
 
 Transfers (issue 7): an upload is retried on transient failures (``retry.RetryPolicy``,
@@ -76,7 +76,7 @@ __all__ = [  # the names other modules and the tests import from here
 
 LOG = logging.getLogger(__name__)
 
-# Images per listing request: Glance's usual maximum (api_limit_max), D26.
+# Images per listing request: Glance's usual maximum (api_limit_max), reference 2.4.
 PAGE_SIZE = 1000
 
 
@@ -187,7 +187,7 @@ class GlanceBackend:
             return None
 
     def _list(self, region: str, full: str) -> list[Image]:
-        """Every page of the default listing, then of the hidden images (D26).
+        """Every page of the default listing, then of the hidden images (reference 2.4).
 
         Glance's default listing leaves out ``os_hidden`` images; without the second
         listing a hidden master is never synchronised and a hidden copy is uploaded
@@ -205,7 +205,7 @@ class GlanceBackend:
     # ------------------------------------------------------------ data
 
     def image_source(self, region: str, image: Image) -> ImageSource:
-        """The local file ``<images_dir>/<id>`` if it exists, else the Glance API (D4).
+        """The local file ``<images_dir>/<id>`` if it exists, else the Glance API (reference 6.4).
 
         Opening errors surface when the upload starts reading (SourceOpenError), so the
         message names the region being uploaded to.

@@ -1,6 +1,6 @@
 """Image data for the real backend: where the bytes come from and how they are checked.
 
-BEHAVIOUR.md 6.4 (D4): the bytes of a master image come from ``<images_dir>/<id>`` when
+reference 6.4: the bytes of a master image come from ``<images_dir>/<id>`` when
 that file exists, else they are streamed from the master Glance API. Either way they
 flow through a :class:`HashingReader` straight into the region's upload request, so
 memory use does not grow with the image size and no temporary file is written.

@@ -16,7 +16,7 @@ JSON_PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
 
 
 def to_image(record: Mapping[str, Any], region: str) -> Image:
-    """A Glance v2 image record as the core sees it (BEHAVIOUR.md 1.4)."""
+    """A Glance v2 image record as the core sees it (reference 1.4)."""
     data = dict(record)
     return Image(
         name=data.get("name") or "",
@@ -58,7 +58,7 @@ def create_fields(master: Image, is_public: bool, properties: Mapping[str, Any])
     )
     if master.os_hidden:
         fields["os_hidden"] = True
-    fields[SOURCE_ID] = master.id  # D22; the hash is added once the data is verified
+    fields[SOURCE_ID] = master.id  # reference 1.4; the hash is added once the data is verified
     if master.disk_format:
         fields["disk_format"] = master.disk_format
     if master.container_format:
@@ -74,7 +74,7 @@ def metadata_patch(
 
     Only what differs is sent, so an update of an up-to-date image is a no-op. Visibility
     changes only when public-ness differs (a ``shared`` image that must stay non-public is
-    left alone, 6.5). The reserved ``glancesync_*`` properties are never touched (D22).
+    left alone, 6.5). The reserved ``glancesync_*`` properties are never touched (reference 1.4).
     """
     changes: dict[str, Any] = {}
     if current.get("name") != name:
@@ -122,7 +122,7 @@ def _pointer(key: str) -> str:
 
 
 def stored_mismatch(record: Mapping[str, Any], master: Image, computed_md5: str) -> str | None:
-    """Why the region's stored image is not the master's content (D3), or None.
+    """Why the region's stored image is not the master's content (reference 1.4), or None.
 
     Read back after the upload: Glance computed these from the bytes it stored. The md5
     must be the master's (or, for a master without one, the md5 of the bytes sent); the

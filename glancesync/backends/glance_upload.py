@@ -135,7 +135,7 @@ class UploadTransaction:
                 # swallowed it turn a truncated upload into a success.
                 raise reader.failure
             self.verify(client.images.get(image_id), reader)
-            extra: dict[str, Any] = {SOURCE_HASH: reader.md5.hexdigest()}  # D22
+            extra: dict[str, Any] = {SOURCE_HASH: reader.md5.hexdigest()}  # reference 1.4
             if master.protected:
                 extra["protected"] = True
             return client.images.update(image_id, remove_props=[UPLOAD_MARKER], **extra)

@@ -1,4 +1,4 @@
-"""The offline mock backend (BEHAVIOUR.md 8): a product feature for scenarios and demos.
+"""The offline mock backend (reference 8): a product feature for scenarios and demos.
 
 One ``MockStore`` holds every region of every target, keyed by region full name
 (``Burgos``, ``other:Madrid``); a ``MockBackend`` per target views it through that
@@ -10,20 +10,20 @@ Stores:
 * ``MockStore()`` / ``MockStore({"Burgos": [images...]})`` - in memory.
 * ``MockStore.load(folder)`` - in memory, loaded from the folder's ``backup_<F>.csv``
   files (and its ``mock_faults`` file, below); nothing is saved.
-* ``MockStore.persistent(folder)`` - the folder *is* the store (E7): loaded at start,
+* ``MockStore.persistent(folder)`` - the folder *is* the store (reference 8): loaded at start,
   the changed region's file rewritten atomically after every change.
 
 Images keep ``protected``, ``min_ram``, ``min_disk`` and ``os_hidden`` in memory only
-(Glance's defaults when loaded: the CSV format stays BEHAVIOUR.md 8.2); a protected
+(Glance's defaults when loaded: the CSV format stays reference 8.2); a protected
 image cannot be deleted, as in Glance. Uploads record ``glancesync_source_id`` (the
 master id) and ``glancesync_source_hash`` (the master's checksum: the mock keeps no data
-to hash), D22.
+to hash), reference 1.4.
 
 Fault injection (for scenarios of "a region that fails mid-way"):
 
 * ``store.fail_on(region_full, operation, after=N, cause="injected fault")``: the first
   ``N`` calls of ``operation`` on that region succeed; call ``N + 1`` and every later
-  one raise the ``BackendError`` the real backend would raise there (BEHAVIOUR.md 6.6),
+  one raise the ``BackendError`` the real backend would raise there (reference 6.6),
   with ``cause`` as the reason. ``after=0`` fails at once. A failed call changes nothing.
 * operations: ``list`` (list_images), ``timeout`` (list_images, timeout message),
   ``open`` (image_source), ``upload``, ``update``, ``delete``, and ``write`` (any of
@@ -265,7 +265,7 @@ class MockStore:
                 checksum=master.checksum,
                 size=master.size,
                 status="active",
-                # D22: the mock has no data to hash; the master's checksum stands for it.
+                # reference 1.4: the mock has no data to hash; the master's checksum stands for it.
                 user_properties={
                     **copy.deepcopy(dict(properties)),
                     SOURCE_ID: master.id,

@@ -1,6 +1,6 @@
 """Core configuration: the INI file, ``--config`` overrides and OS_* environment.
 
-BEHAVIOUR.md section 2. Everything is validated here, before any network access, and every
+reference section 2. Everything is validated here, before any network access, and every
 problem becomes a :class:`~glancesync.errors.ConfigError` that names where the bad setting
 came from, so the CLI can print one line and exit 2.
 

@@ -1,7 +1,7 @@
 """Building the typed configuration from the raw settings, driven by the option table.
 
 Every problem becomes a ``ConfigError`` that names where the bad setting came from, before
-any network access, so the CLI can print one line and exit 2 (BEHAVIOUR.md 2.1).
+any network access, so the CLI can print one line and exit 2 (reference 2.1).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def build_config(settings: RawSettings, environ: Mapping[str, str]) -> Config:
     warnings = _unknown_keys(settings)
     main = _build_main(settings, environ)
     if MASTER not in names:
-        names.insert(0, MASTER)  # D9: the master target is implied
+        names.insert(0, MASTER)  # reference 2.5: the master target is implied
     targets = {}
     for name in names:
         targets[name] = _build_target(settings.section(name), environ, warnings)
@@ -42,7 +42,8 @@ def build_config(settings: RawSettings, environ: Mapping[str, str]) -> Config:
 
 
 def _unknown_keys(settings: RawSettings) -> list[str]:
-    """E4 warnings. DEFAULT keys are used by main and by every target, so both tables count."""
+    """Unknown keys are warnings (reference 2.2). DEFAULT keys are used by main and by every
+    target, so both tables count."""
     warnings = []
     default_keys = {**settings.file.get(DEFAULT, {}), **settings.overrides.get(DEFAULT, {})}
     for key in default_keys:
@@ -123,7 +124,7 @@ def _choice(section: Section, option: Option) -> str:
 
 
 def _condition(section: Section) -> Condition | None:
-    """Compiled at load time for every target, used or not (D10); blank means unset."""
+    """Compiled at load time for every target, used or not (reference 3.3); blank means unset."""
     text = section.string("metadata_condition")
     if text is None:
         return None

@@ -90,7 +90,7 @@ def _resolve(
 
 
 def _config_error(section: Section, exc: CredentialError) -> ConfigError:
-    """Name the file, section and key of the setting to blame (BEHAVIOUR.md 2.1)."""
+    """Name the file, section and key of the setting to blame (reference 2.1)."""
     if exc.setting is not None:
         s = exc.setting
         return ConfigError(exc.problem, source=s.source, section=s.section, key=s.key)
@@ -155,7 +155,7 @@ def _split_credential(section: Section, credential: str) -> tuple[str, str, str,
 
 
 def _keystone_v3(url: str, warnings: list[str]) -> str:
-    """D1: only Keystone v3 is spoken, so a /v2.0 URL is rewritten (with a warning)."""
+    """reference 2.4: only Keystone v3 is spoken, so a /v2.0 URL is rewritten (with a warning)."""
     if not credentials.is_keystone_v2(url):
         return url
     new = credentials.keystone_v3_url(url)

@@ -1,5 +1,5 @@
 """The option table: every key of the configuration file, its type, default and bounds,
-written once (BEHAVIOUR.md 2.3, 2.4; docs/connections.md).
+written once (reference 2.3, 2.4; docs/connections.md).
 
 The model's dataclass defaults (``glancesync.config.model``), the unknown-key warnings and
 the typed reading of each section (``glancesync.config.building``) all come from here, so
@@ -61,7 +61,8 @@ _DOMAIN_NAMES = ("user_domain_name", "project_domain_name")
 TARGET = _table(
     *(Option(key, CONNECTION, stored=False) for key in _PASSWORD_KEYS + _DOMAIN_NAMES),
     *(Option(key, CONNECTION, stored=False) for key in sorted(credentials.CONNECTION_OPTIONS)),
-    Option("use_keystone_v3", BOOL, True, stored=False),  # validated, otherwise ignored (D1)
+    # validated, otherwise ignored: only Keystone v3 is spoken (reference 2.4)
+    Option("use_keystone_v3", BOOL, True, stored=False),
     Option("forcesyncs", SET, frozenset()),
     Option("replace", SET, frozenset()),
     Option("rename", SET, frozenset()),
@@ -73,7 +74,7 @@ TARGET = _table(
     Option("support_obsolete_images", BOOL, True),
     Option("obsolete_syncprops", LIST, ()),
     # Seconds allowed to each page request of a listing (pages of 1000), not to the whole
-    # listing (D26): a region of 10,000 images takes 10 requests, plus the hidden pass.
+    # listing (reference 2.4): a region of 10,000 images takes 10 requests, plus the hidden pass.
     Option("list_images_timeout", INT, 30, minimum=1),
     Option("data_timeout", INT, 600, minimum=1),
     Option("tenant_id", TEXT, None),

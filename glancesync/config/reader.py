@@ -1,7 +1,7 @@
 """Reading the INI file and the ``--config`` overrides, keeping where each value came from.
 
 Every value keeps its origin (a file path, ``--config`` or ``environment``) so that an
-error names the file, section and key to fix (BEHAVIOUR.md 2.1). Typing is by kind
+error names the file, section and key to fix (reference 2.1). Typing is by kind
 (string, list, boolean, integer); which key has which kind is the option table's
 (``glancesync.config.options``).
 """
@@ -140,7 +140,7 @@ def split_list(text: str) -> tuple[str, ...]:
 
 
 def parse_overrides(items: Iterable[str]) -> list[tuple[str | None, str, str]]:
-    """Split ``--config`` items (D8) into (section or None for DEFAULT, key, value).
+    """Split ``--config`` items (reference 2.6) into (section or None for DEFAULT, key, value).
 
     Split at the first ``=`` so values may contain ``=``, then the key at the first ``.``.
     Keys are lower-cased like the INI file's keys.
@@ -165,7 +165,7 @@ def parse_overrides(items: Iterable[str]) -> list[tuple[str | None, str, str]]:
 def find_config_file(
     environ: Mapping[str, str] | None = None, path: str | None = None
 ) -> str | None:
-    """The file to read, in the order of BEHAVIOUR.md 2.1 (None: no file, D9)."""
+    """The file to read, in the order of reference 2.1 (None: no file, reference 2.5)."""
     environ = os.environ if environ is None else environ
     named = environ.get("GLANCESYNC_CONFIG")
     if named:

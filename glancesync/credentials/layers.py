@@ -32,7 +32,7 @@ CONNECTION_OPTIONS = frozenset(
 )
 SECRET_FIELDS = ("password", "application_credential_secret")
 
-# Master target: field -> environment variables, first one set wins (BEHAVIOUR.md 2.5).
+# Master target: field -> environment variables, first one set wins (reference 2.5).
 ENVIRONMENT = {
     "user": ("OS_USERNAME",),
     "password": ("OS_PASSWORD",),

@@ -127,7 +127,7 @@ def _password_complete(get: Lookup) -> bool:
 
 
 def _check_password(get: Lookup, missing: MissingTexts) -> None:
-    """A complete password credential, or the error of BEHAVIOUR.md 2.4 / 2.5."""
+    """A complete password credential, or the error of reference 2.4 / 2.5."""
     if not missing.fields:
         if not (_password_complete(get) and get("keystone_url")):
             raise CredentialError(missing.credential)

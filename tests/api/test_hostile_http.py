@@ -1,6 +1,6 @@
 """Crafted requests: path traversal, SQL metacharacters, unicode, oversized values.
 
-Each must end in a 4xx JSON error of BEHAVIOUR.md 10.1 (never a 500, never a stack trace),
+Each must end in a 4xx JSON error of docs/reference.md 10.1 (never a 500, never a stack trace),
 and must leave the database as it was. The test client also checks every answer against
 app/openapi.json and for leaked secrets (tests/support/service_app.py).
 """

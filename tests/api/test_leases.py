@@ -1,4 +1,4 @@
-"""Tasks as leases with fencing (issue 12 item 1, D23): worker identity, the database's
+"""Tasks as leases with fencing (issue 12 item 1, reference 10.7): worker identity, the database's
 clock, conditional heartbeat and final write, the sweep of every process, ``queued``.
 
 Two apps on one database stand for two server processes; a row written by hand stands

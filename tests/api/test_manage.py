@@ -1,5 +1,5 @@
 """manage.py as operators run it (subprocesses, from another working directory):
-help texts of BEHAVIOUR.md 11.5, ``db upgrade``, settings errors, and both servers."""
+help texts of reference 11.5, ``db upgrade``, settings errors, and both servers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Routes, status codes and bodies of BEHAVIOUR.md 10.1 and 10.4-10.7 (every answer is also
+"""Routes, status codes and bodies of reference 10.1 and 10.4-10.7 (every answer is also
 checked against app/openapi.json by the test client)."""
 
 from __future__ import annotations

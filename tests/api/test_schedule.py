@@ -105,7 +105,7 @@ def test_a_scheduled_run_makes_one_schedule_task_per_default_region(app_factory,
     with app.app_context():
         tasks = list(db.session.scalars(select(Task)))
         db.session.remove()
-    assert sorted(task.region for task in tasks) == ["Burgos", "Caceres"]  # BEHAVIOUR 7.3
+    assert sorted(task.region for task in tasks) == ["Burgos", "Caceres"]  # reference 7.3
     assert {task.user_name for task in tasks} == {"schedule"}
     client = app.test_client()
     for task in tasks:

@@ -1,4 +1,4 @@
-"""Passwords and tokens never reach logs, error bodies or task records (BEHAVIOUR.md 11.4).
+"""Passwords and tokens never reach logs, error bodies or task records (reference 11.4).
 
 A whole session of use is replayed with the shipped logging configuration (so the real
 rotating ``glancesync-api.log`` is written), with syncs that succeed and fail, and with

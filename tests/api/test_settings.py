@@ -1,5 +1,5 @@
 """fiware-glancesync.cfg, the server's environment variables and the database URL
-(BEHAVIOUR.md 11.1-11.3)."""
+(reference 11.1-11.3)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """One syncing task per region (enforced by the database), the heartbeat and the
-recovery of tasks whose worker died (BEHAVIOUR.md 10.7)."""
+recovery of tasks whose worker died (reference 10.7)."""
 
 from __future__ import annotations
 

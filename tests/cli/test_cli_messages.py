@@ -1,5 +1,5 @@
 """Exact messages of the command line (issue 11, item 6): where warnings go, what an
-operator's mistake prints, and the help text (BEHAVIOUR.md 7.2, E9)."""
+operator's mistake prints, and the help text (reference 7.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The CLI as an operator uses it (BEHAVIOUR.md 7, worked example 12.1)."""
+"""The CLI as an operator uses it (reference 7, worked example 12.1)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """A real ``glancesync`` process fed by a slow master image (issue 11: interrupts, overlaps).
 
 The master image's bytes reach the process through a FIFO named like the image in
-``images_dir`` (the CLI reads ``<images_dir>/<id>`` before the master API, D4), written by
-a thread at a fixed pace: the test knows how far the upload is and can send a signal, or
+``images_dir`` (the CLI reads ``<images_dir>/<id>`` before the master API, reference 6.4),
+written by a thread at a fixed pace: the test knows how far the upload is and can send a signal, or
 start a second run, in the middle of it, without any hook in the product.
 """
 

@@ -1,6 +1,6 @@
 """GlanceBackend against the real testbed: Keystone v3 catalog, Glance v2 list/upload/update/delete.
 
-BEHAVIOUR.md 1.4 (image model), 6.4 (image data), 6.6 (error texts), 7.3 (region lists).
+reference 1.4 (image model), 6.4 (image data), 6.6 (error texts), 7.3 (region lists).
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def test_upload_streams_from_master_api_and_keeps_fields(make_config, add_image,
         2,
     )
     assert new.protected
-    assert new.user_properties == {  # strings; marker gone; source recorded (D22)
+    assert new.user_properties == {  # strings; marker gone; source recorded (reference 1.4)
         "type": "base",
         "n": "3",
         "glancesync_source_id": made.id,

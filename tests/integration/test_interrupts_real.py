@@ -1,8 +1,8 @@
 """SIGINT/SIGTERM sent to a real ``glancesync`` process in the middle of an upload to the
-testbed (issue 11, item 1; D19): the upload stops between chunks, the half image is deleted
-from Glance, each interrupted region logs its ``ERROR:`` line, queued regions do not start,
-and the exit code is 130 (SIGINT) or 143 (SIGTERM). Sequential and ``--parallel``, with and
-without the shared master read (fan-out)."""
+testbed (issue 11, item 1; reference 6.10): the upload stops between chunks, the half image
+is deleted from Glance, each interrupted region logs its ``ERROR:`` line, queued regions do
+not start, and the exit code is 130 (SIGINT) or 143 (SIGTERM). Sequential and
+``--parallel``, with and without the shared master read (fan-out)."""
 
 from __future__ import annotations
 

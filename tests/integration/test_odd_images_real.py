@@ -1,4 +1,5 @@
-"""Odd images of real clouds on the testbed's Glance servers (issue 11 item 5, D21, D22, D26).
+"""Odd images of real clouds on the testbed's Glance servers (issue 11 item 5; reference
+5.2, 1.4, 2.4).
 
 Some states cannot be made through the Glance API (a master image without checksum, as
 Nova RBD snapshots leave; a property an older tool wrote without schema checks): those

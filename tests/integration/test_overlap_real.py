@@ -1,4 +1,4 @@
-"""Overlapping runs on the testbed (issue 11, item 2; D20): two real ``glancesync Trento``
+"""Overlapping runs on the testbed (issue 11, item 2; reference 6.9): two real ``glancesync Trento``
 processes at once never destroy each other's upload and leave one verified copy.
 
 * one host (one ``lock_dir``): the second run fails the region at once (``lock_wait = 0``)

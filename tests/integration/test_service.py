@@ -1,4 +1,4 @@
-"""The REST service under gunicorn (2 workers) against the testbed (BEHAVIOUR.md 10, 11).
+"""The REST service under gunicorn (2 workers) against the testbed (reference 10, 11).
 
 The service runs as an operator runs it: ``manage.py db upgrade`` then ``manage.py
 gunicornserver -H -p -w`` in a subprocess, configured only through the files and

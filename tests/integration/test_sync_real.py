@@ -1,4 +1,4 @@
-"""The core engine and the CLI over the real backend and the testbed (BEHAVIOUR.md 6, 7).
+"""The core engine and the CLI over the real backend and the testbed (reference 6, 7).
 
 Master region Spain2; Trento and Lannion share its Keystone; Madrid is the region of a
 second Keystone, configured as target ``other``. Every test starts from empty regions.
@@ -120,7 +120,8 @@ def test_ami_ids_are_remapped(engine, add_image, glance):
     )
     gs, log = engine()
     assert not sync(gs, "Trento").failed, log.lines
-    # the machine image (5000 B) goes before its ramdisk (6000 B): pass 3 sets ramdisk_id (E2)
+    # the machine image (5000 B) goes before its ramdisk (6000 B): pass 3 sets ramdisk_id
+    # (reference 6.3)
     assert (
         f"WARNING:Trento: Not found {ramdisk.name} on region. "
         f"It should be ramdisk_id of image {machine.name}"

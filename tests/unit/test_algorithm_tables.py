@@ -1,9 +1,9 @@
 """Table-driven tests of the pure functions of the sync algorithm (issue 11, item 8).
 
-Each table is a section of BEHAVIOUR.md written as rows: conflict rules (5.3, 12.2),
+Each table is a section of reference written as rows: conflict rules (5.3, 12.2),
 metadata comparison (5.4), AMI checks (5.5) and their mapping to statuses, the
 properties a metadata update writes (6.5, 12.6), kernel/ramdisk references fixed after a
-later upload (E2), and obsolete updates (6.2, 12.4). The scenarios replay whole regions;
+later upload (reference 6.3), and obsolete updates (6.2, 12.4). The scenarios replay whole regions;
 these pin each rule on its own, so a failure names the rule.
 """
 
@@ -249,7 +249,7 @@ def test_updated_properties(master, region, metadata_set, written):
     assert updated_properties(m, r, frozenset(metadata_set)) == written
 
 
-# --- E2: references to images uploaded later in the run ---------------------------------
+# --- reference 6.3: references to images uploaded later in the run -----------------------
 
 LATE = [
     # sizes of (ami1, kern1), kern1 in the region?, late update_ami for ami1?
@@ -280,7 +280,7 @@ def test_late_kernel_references(sizes, kernel_in_region, late):
 
 
 def test_a_reference_never_uploaded_gets_no_late_update():
-    """The kernel is neither in the region nor uploaded (not synchronisable): E2 leaves
+    """The kernel is neither in the region nor uploaded (not synchronisable): reference 6.3 leaves
     the property out with a warning; there is nothing to fix later in the run."""
     wanted = {"ami1": image("ami1", "013", checksum="ca", type="app", kernel_id="kern1")}
     rules = target(metadata_set={"type"})

@@ -1,4 +1,4 @@
-"""--make-backup (BEHAVIOUR.md 7.6) and its round trip through the mock (8.2)."""
+"""--make-backup (reference 7.6) and its round trip through the mock (8.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The restricted metadata_condition evaluator (BEHAVIOUR.md 3.3, D10, E3)."""
+"""The restricted metadata_condition evaluator (reference 3.3)."""
 
 from __future__ import annotations
 
@@ -310,7 +310,7 @@ def test_huge_flat_text_is_fine():
     assert evaluate("image.name in (" + ", ".join(f"'n{i}'" for i in range(20000)) + ")") is False
 
 
-# --- evaluation errors (E3) ------------------------------------------------------------
+# --- evaluation errors (reference 3.3) ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The configuration loader (BEHAVIOUR.md section 2)."""
+"""The configuration loader (reference section 2)."""
 
 from __future__ import annotations
 
@@ -344,7 +344,7 @@ def test_default_credential_for_every_target():
     assert config.master.connection.password == "p"
 
 
-# --- unknown keys (E4) -----------------------------------------------------------------
+# --- unknown keys (reference 2.2) -----------------------------------------------------------------
 
 
 def test_unknown_target_key_warns():
@@ -659,7 +659,7 @@ def test_false_condition():
     assert condition.evaluate(Image(name="a", id="1", is_public=True), frozenset()) is False
 
 
-# --- --config overrides (D8) -----------------------------------------------------------
+# --- --config overrides (reference 2.6) -----------------------------------------------------------
 
 
 def test_parse_overrides():

@@ -1,4 +1,4 @@
-"""D3 (BEHAVIOUR.md 1.4): same content = equal non-empty checksums, and equal multihashes
+"""reference 1.4: same content = equal non-empty checksums, and equal multihashes
 when both images carry one with the same algorithm."""
 
 from __future__ import annotations

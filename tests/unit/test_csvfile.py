@@ -1,4 +1,4 @@
-"""The CSV backup format of BEHAVIOUR.md 8.2."""
+"""The CSV backup format of reference 8.2."""
 
 from __future__ import annotations
 

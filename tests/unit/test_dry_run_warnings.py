@@ -1,7 +1,7 @@
-"""A dry-run prints the warnings the real run would print (issue 11, item 6; D5).
+"""A dry-run prints the warnings the real run would print (issue 11, item 6; reference 7.5).
 
 An operator reads the dry-run to decide whether to sync: a warning that only the real
-run shows (a kernel that will be missing, E2) comes too late.
+run shows (a kernel that will be missing, reference 6.3) comes too late.
 """
 
 from __future__ import annotations

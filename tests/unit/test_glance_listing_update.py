@@ -1,5 +1,5 @@
-"""The real backend's listing (pages, hidden images, per-page timeout: D26) and its metadata
-updates as JSON patches of the changed fields only (issue 11 item 5), against a fake
+"""The real backend's listing (pages, hidden images, per-page timeout: reference 2.4) and its
+metadata updates as JSON patches of the changed fields only (issue 11 item 5), against a fake
 glanceclient; tests/integration/test_odd_images_real.py does the same on real Glance."""
 
 from __future__ import annotations

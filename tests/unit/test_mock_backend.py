@@ -1,4 +1,4 @@
-"""The mock backend and its store (BEHAVIOUR.md 8.1, 8.3, 8.4) and make_backends."""
+"""The mock backend and its store (reference 8.1, 8.3, 8.4) and make_backends."""
 
 from __future__ import annotations
 

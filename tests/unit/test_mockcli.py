@@ -1,4 +1,4 @@
-"""glancesync-mock (BEHAVIOUR.md 8.5)."""
+"""glancesync-mock (reference 8.5)."""
 
 from __future__ import annotations
 

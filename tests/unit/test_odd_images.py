@@ -1,4 +1,4 @@
-"""Odd images real clouds have (issue 11 item 5, D21, D22), on the mock backend.
+"""Odd images real clouds have (issue 11 item 5, reference 5.2, 1.4), on the mock backend.
 
 Masters without checksum (Nova RBD snapshots), the reserved ``glancesync_*`` namespace,
 ``os_hidden``, ``protected``/``min_ram``/``min_disk`` following the master, and a protected

@@ -1,4 +1,4 @@
-"""Region lists (BEHAVIOUR.md 7.3, worked example 12.7)."""
+"""Region lists (reference 7.3, worked example 12.7)."""
 
 from __future__ import annotations
 

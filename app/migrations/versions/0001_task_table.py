@@ -35,7 +35,7 @@ def upgrade():
         sa.UniqueConstraint("task_id"),
     )
     with op.batch_alter_table("task", schema=None) as batch_op:
-        # The database itself refuses a second syncing task of a region (BEHAVIOUR.md 10.7).
+        # The database itself refuses a second syncing task of a region (reference 10.7).
         batch_op.create_index(
             "ix_task_one_syncing_per_region", ["region"], unique=True,
             sqlite_where=SYNCING_ONLY, postgresql_where=SYNCING_ONLY,

@@ -4,7 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-30 03:40:00
 
-Issue 12 (D23): a task is a lease held by one process start (``worker``); its pid is
+Issue 12 (reference 10.7): a task is a lease held by one process start (``worker``); its pid is
 checked only within the same boot and pid namespace (``worker_scope``). The new status
 ``queued`` gets its own partial unique index, as ``syncing`` has since 0001.
 """
