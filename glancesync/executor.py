@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from glancesync import member_sync, old_versions, regionlog
 from glancesync import planner as pl
-from glancesync import regionlog
 from glancesync import result as rs
 from glancesync import status as st
 from glancesync.backends.base import UPLOAD_MARKER, Backend, ImageSource, ProgressCallback
 from glancesync.errors import BackendError, Cancelled, Interrupted
-from glancesync.image import Image
+from glancesync.image import RENAMED_AT, Image
 from glancesync.planner import Action, Plan
+from glancesync.retention import renamed_now
 
 __all__ = ["Cancelled", "Executor", "ProgressFactory", "SourceFor", "initial_results"]
 
@@ -99,6 +100,9 @@ class Executor:
         run_id: str = "",
         busy: frozenset[str] = frozenset(),
         busy_now: Callable[[str], bool] | None = None,
+        listing: list[Image] | tuple[Image, ...] = (),
+        tenant_id: str = "",
+        keep_old: int | None = None,
     ):
         self.plan, self.backend, self.region = plan, backend, region
         # ``run_id`` goes in the upload marker; ``busy`` names images another run was
@@ -112,6 +116,11 @@ class Executor:
         self.source_for, self.progress = source_for, progress
         self.should_cancel = should_cancel or (lambda: False)
         self.uploaded_bytes = 0
+        # keep_old (glancesync.old_versions): the region's whole listing, and the images
+        # this run renamed or deleted, by id
+        self.listing, self.tenant_id, self.keep_old = list(listing), tenant_id, keep_old
+        self.renamed: dict[str, Image] = {}
+        self.deleted: set[str] = set()
 
     def run(self) -> rs.RegionResult:
         failed_upload: str | None = None
@@ -140,11 +149,40 @@ class Executor:
                     continue
                 if entry is not None and action.kind not in pl.WARNINGS:
                     entry.result = rs.PLANNED if self.dry_run else rs.DONE
+            result.images += self._old_versions()
             result.summary = self._summary()
             self.log.info(result.summary)
             return result
         finally:
             self._hook("ended", failed_upload)
+
+    def _old_versions(self) -> list[rs.ImageResult]:
+        if self.keep_old is None:
+            return []
+        images = [self.renamed.get(i.id, i) for i in self.listing if i.id not in self.deleted]
+        seen = {i.id for i in images}
+        images += [i for i in self.renamed.values() if i.id not in seen]
+        return old_versions.keep_old(
+            self.backend,
+            self.region,
+            self.full,
+            self.log,
+            images,
+            self.tenant_id,
+            self.keep_old,
+            self.dry_run,
+        )
+
+    def _renamed(self, image: Image, name: str) -> None:
+        """Marks an image this run renames (a real run writes the mark; a dry-run only
+        counts it), so keep_old sees it."""
+        when = renamed_now()
+        if self.dry_run:
+            image = image.copy(name=name)
+            image.user_properties[RENAMED_AT] = when
+        else:
+            image = self.backend.mark_renamed(self.region, image, when)
+        self.renamed[image.id] = image
 
     def _planned_bytes(self) -> int:
         return 0 if self.dry_run else self.plan.upload_bytes
@@ -201,22 +239,31 @@ class Executor:
             )
 
     def _obsolete(self, a: Action) -> None:
+        renaming = a.name != a.region_image.name
         if self.dry_run:
             self.log.info(f"{self.full}: Obsolete image pending to update {a.name}")
+            if renaming:
+                self._renamed(a.region_image, a.name)
             return
         self.log.info(f"{self.full}: updating obsolete image {a.name}")
-        self.backend.update(self.region, a.region_image, a.name, a.is_public, a.properties)
+        image = self.backend.update(self.region, a.region_image, a.name, a.is_public, a.properties)
+        if renaming:
+            self._renamed(image, a.name)
 
     def _update(self, a: Action) -> None:
         if self.dry_run:
             self.log.info(f"{self.full}: Image pending to update the metadata {a.name}")
             self._resolve(a)  # the same warnings as the real run
+            member_sync.log_planned(self.log, self.full, a)
             return
         self.log.info(f"{self.full}: Updating the metadata of image {a.name}")
         current = self.map[a.name]
         props = {**a.properties, **self._resolve(a)}
-        self.map[a.name] = self.backend.update(
+        updated = self.backend.update(
             self.region, current, a.name, a.is_public, props, attributes=a.attributes or None
+        )
+        self.map[a.name] = member_sync.share(
+            self.backend, self.region, self.full, self.log, a, updated
         )
 
     def _upload(self, a: Action) -> None:
@@ -233,6 +280,9 @@ class Executor:
         if self.dry_run:
             self._resolve(a)  # the same warnings as the real run
             self.log.info(f"{self.full}: Pending: {a.name} ({mb} MB)")
+            member_sync.log_planned(self.log, self.full, a)
+            if a.kind == pl.RENAME:
+                self._renamed(a.region_image, f"{a.name}.old")
             # stands for the copy the real run would make: later references resolve to it
             self.map[a.name] = a.master
             return
@@ -245,11 +295,16 @@ class Executor:
             self.region, a.master, a.is_public, props, self.source_for(a.master), callback
         )
         self.log.info(f"{self.full}: Image uploaded.")
+        new = member_sync.share(self.backend, self.region, self.full, self.log, a, new)
         old = a.region_image
         if a.kind == pl.REPLACE:
             self.backend.delete(self.region, old.id)
+            self.deleted.add(old.id)
         elif a.kind == pl.RENAME:
-            self.backend.update(self.region, old, f"{a.name}.old", False, old.user_properties)
+            renamed = self.backend.update(
+                self.region, old, f"{a.name}.old", False, old.user_properties
+            )
+            self._renamed(renamed, f"{a.name}.old")
         self.map[a.name] = new
 
     def _resolve(self, a: Action) -> dict[str, str]:

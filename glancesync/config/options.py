@@ -21,6 +21,7 @@ LIST = "list"  # comma-separated items, as a tuple
 SET = "set"  # comma-separated items, as a frozenset
 BOOL = "bool"
 INT = "int"  # with a minimum
+CHOICE = "choice"  # one of ``choices``; blank is unset (the default)
 CONDITION = "condition"  # a metadata condition, compiled at load time
 CONNECTION = "connection"  # read by the credential layers (glancesync.config.connection)
 
@@ -35,6 +36,7 @@ class Option:
     default: Any = None
     minimum: int = 0
     stored: bool = True
+    choices: tuple[str, ...] = ()
 
 
 def _table(*options: Option) -> dict[str, Option]:
@@ -76,6 +78,12 @@ TARGET = _table(
     Option("data_timeout", INT, 600, minimum=1),
     Option("tenant_id", TEXT, None),
     Option("leftover_age", INT, 3600, minimum=0),  # seconds before a marked image is left over
+    # Members of shared images (glancesync.members): unset is ``same`` in the master's
+    # target, ``none`` elsewhere; accept_members copies the master's member statuses.
+    Option("members", CHOICE, None, choices=("same", "by-name", "none")),
+    Option("accept_members", BOOL, False),
+    # Renamed old versions kept per name (glancesync.retention); unset keeps them all.
+    Option("keep_old", INT, None, minimum=0),
 )
 
 MAIN_OPTIONS = frozenset(MAIN)
