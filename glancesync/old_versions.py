@@ -40,7 +40,10 @@ def keep_old(
         rows.append(rs.ImageResult(image.name, None, DELETE_OLD, rs.NOT_RUN, "protected"))
     for image in plan.delete:
         if dry_run:
-            log.info(f"{full}: Old version pending to delete (keep_old = {keep}) {image.name}")
+            log.info(
+                f"{full}: Old version pending to delete (keep_old = {keep}) "
+                f"{image.name} ({image.id})"
+            )
             rows.append(rs.ImageResult(image.name, None, DELETE_OLD, rs.PLANNED))
             continue
         log.info(f"{full}: Deleting old version {image.name} ({image.id}), keep_old = {keep}")

@@ -125,7 +125,7 @@ def dry_run_rows(expected: list[list[str]]) -> list[list[str]]:
     else:
         rows.append(["summary", "<MBs of the uploads a failed run did not reach>"])
     for name, before, action, result, _ in expected[2:]:
-        planned = result in ("done", "failed", "not_run")
+        planned = result in ("done", "failed", "not_run", "deleted (keep_old)")
         rows.append([name, before, action, "planned" if planned else result, ""])
     return rows
 
