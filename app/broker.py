@@ -211,11 +211,12 @@ def check_app_routes(app: Flask) -> None:
 def run_worker(app: Flask, queues: tuple[str, ...], concurrency: int | None) -> None:
     """Celery's own worker on the solo pool (its handler is short), the syncs in a
     ``TaskRunner`` of ``concurrency`` threads with the lease loop of a service process."""
-    from app.tasks import init_tasks, runner_of, start_service
+    from app.tasks import check_lease_timing, init_tasks, runner_of, start_service
 
     celery = app.extensions.get(EXTENSION)
     if celery is None:
         raise SettingsError(NO_BROKER)
+    check_lease_timing(app.config)
     settings = app.config["SETTINGS"]
     check_app_routes(app)
     if concurrency:

@@ -16,11 +16,12 @@ import sys
 from collections.abc import Iterable
 
 import click
+from flask import Config
 from flask.cli import ScriptInfo, shell_command
 from flask_migrate import cli as migrate_cli
 
 from app import create_app
-from app.settings import Settings, SettingsError, load_settings
+from app.settings import Settings, SettingsError, flask_config_file, load_settings
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 # What an operator runs on a deployed service; the rest of Flask-Migrate's ``db`` commands
@@ -54,9 +55,10 @@ def runserver(
     app = info.load_app()
     settings: Settings = app.config["SETTINGS"]
     from app.broker import check_app_routes
-    from app.tasks import start_service
+    from app.tasks import check_lease_timing, start_service
 
     check_app_routes(app)
+    check_lease_timing(app.config)
 
     if no_reload or os.environ.get("WERKZEUG_RUN_MAIN") == "true":  # not the reloader's parent
         from app.schedule import start_scheduler
@@ -94,7 +96,9 @@ def gunicornserver(
     from app.broker import check_routes
     from app.gunicorn import run_gunicorn
     from app.regions import Core
+    from app.tasks import check_lease_timing
 
+    check_lease_timing(flask_config())
     if settings.celery.broker_url:  # a misspelt route would send its region elsewhere
         check_routes(settings.celery.routes, Core())
 
@@ -104,6 +108,18 @@ def gunicornserver(
         port=port or settings.port,
         workers=workers or settings.workers,
     )
+
+
+def flask_config() -> Config:
+    """The Flask settings every worker will read (the defaults, then GLANCESYNCAPP_CONFIG),
+    read once in the arbiter so that a bad value stops before any fork."""
+    from app import DEFAULTS
+
+    config = Config(os.getcwd(), DEFAULTS)
+    path = flask_config_file(os.environ)
+    if path:
+        config.from_pyfile(path)
+    return config
 
 
 LISTEN_HELP = "Sync the regions when the master Glance announces a change."

@@ -27,10 +27,13 @@ MESSAGES = {
 class ApiError(Exception):
     """An expected failure of a request, turned into the JSON body of 10.1."""
 
-    def __init__(self, code: int, description: str | None = None) -> None:
+    def __init__(
+        self, code: int, description: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(MESSAGES[code])
         self.code = code
         self.description = description
+        self.headers = headers or {}  # e.g. ``Retry-After`` of a 503
 
 
 def error_response(code: int, message: str, description: str | None = None) -> Response:
@@ -43,7 +46,9 @@ def error_response(code: int, message: str, description: str | None = None) -> R
 
 
 def handle_api_error(exc: ApiError) -> Response:
-    return error_response(exc.code, MESSAGES[exc.code], exc.description)
+    response = error_response(exc.code, MESSAGES[exc.code], exc.description)
+    response.headers.update(exc.headers)
+    return response
 
 
 def handle_http_exception(exc: HTTPException) -> Response:

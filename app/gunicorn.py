@@ -33,9 +33,10 @@ class GlanceSyncServer(BaseApplication):
     def load(self):
         from app import create_app
         from app.schedule import start_scheduler
-        from app.tasks import start_service
+        from app.tasks import check_lease_timing, start_service
 
         app = create_app()
+        check_lease_timing(app.config)  # checked by the arbiter first (manage.py)
         start_service(app)
         start_scheduler(app)  # every worker; the lease in the database picks one to fire
         return app

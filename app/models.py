@@ -23,7 +23,9 @@ _SYNCING_ONLY = text("status = 'syncing'")
 _QUEUED_ONLY = text("status = 'queued'")
 # SQLAlchemy stores SQLite datetimes as this text; ``%f`` of SQLite is ``SS.SSS``.
 _SQLITE_NOW = "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"
-_POSTGRES_NOW = "SELECT timezone('utc', now())"
+# The statement's clock, not the transaction's start (``now()``): a transaction open for a
+# while must not stamp a heartbeat in the past (as app/schedule.py does).
+_POSTGRES_NOW = "SELECT timezone('utc', clock_timestamp())"
 
 
 def utcnow() -> datetime:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from glancesync import report
@@ -20,7 +20,14 @@ from glancesync.config import Config, Target
 from glancesync.errors import BackendError, Cancelled, Interrupted
 from glancesync.executor import Executor, ProgressFactory, SourceFor
 from glancesync.image import Image
-from glancesync.leftovers import Runs, classify, cli_run_dead, delete_leftovers
+from glancesync.leftovers import (
+    Marked,
+    Runs,
+    classify,
+    cli_run_dead,
+    delete_leftovers,
+    unmark_verified,
+)
 from glancesync.obsolete import obsolete_updates
 from glancesync.planner import Plan, plan_region
 from glancesync.prefetch import Prefetch
@@ -44,6 +51,7 @@ class RegionView:
     images: list[Image]
     wanted: dict[str, Image]
     status: RegionStatus
+    marked: Marked = field(default_factory=lambda: Marked([], frozenset()))
 
 
 class GlanceSync:
@@ -128,10 +136,21 @@ class GlanceSync:
         backend = self.backends[ref.target]
         return backend.tenant_id(), backend.list_images(ref.name)
 
-    def view(self, ref: RegionRef, catalogue: Catalogue, log: logging.Logger) -> RegionView:
+    def view(
+        self, ref: RegionRef, catalogue: Catalogue, log: logging.Logger, runs: Runs | None = None
+    ) -> RegionView:
+        """``runs`` (a sync): the marked images are classified (glancesync.leftovers), and
+        the active copies that failed verification are left out of the status and the
+        plan, so that their masters are uploaded again once they are deleted."""
         target = self.config.targets[ref.target]
         tenant_id, images = self._prefetch.take(ref) or self._listing(ref)
         wanted, warnings = synchronisable(catalogue, target)
+        marked = Marked([], frozenset())
+        if runs is not None:
+            clock = self._clock(ref)
+            marked = classify(images, tenant_id, runs, target.leftover_age, clock, wanted)
+            replaced = marked.replaced()
+            images = [image for image in images if image.id not in replaced]
         kept, more = region_map(images, wanted, target, tenant_id, ref.full)
         masters = self._masters or MasterMembers(
             self.backends["master"], self.config.main.master_region
@@ -142,7 +161,7 @@ class GlanceSync:
         for warning in warnings + more + shared:
             log.warning(warning)
         status = region_status(wanted, kept, target, catalogue.unresolved, members)
-        return RegionView(ref, target, tenant_id, images, wanted, status)
+        return RegionView(ref, target, tenant_id, images, wanted, status, marked)
 
     def region_statuses(
         self, region: str | RegionRef, catalogue: Catalogue | None = None
@@ -234,9 +253,7 @@ class GlanceSync:
         lock = None
         try:
             lock = None if options.dry_run else self._lock(ref, options.cancel_of(ref))
-            view = self.view(ref, catalogue, log)
-            runs, age = self._runs(options), view.target.leftover_age
-            marked = classify(view.images, view.tenant_id, runs, age, self._clock(ref))
+            view = self.view(ref, catalogue, log, self._runs(options))
             plan = self.plan(view, catalogue, log)
         except RegionBusy:
             return Prepared(
@@ -250,7 +267,7 @@ class GlanceSync:
             if lock is not None:
                 lock.release()
             raise
-        return Prepared(ref, log, view, plan, marked=marked, lock=lock)
+        return Prepared(ref, log, view, plan, marked=view.marked, lock=lock)
 
     def _lock(self, ref: RegionRef, should_cancel: Callable[[], bool] | None) -> RegionLock:
         """The region's lock file, taken (RegionBusy after ``lock_wait``). A prefetched
@@ -278,7 +295,9 @@ class GlanceSync:
         backend = self.backends[ref.target]
         runs = self._runs(options)
         if not options.dry_run:
-            delete_leftovers(backend, ref.name, ref.full, prepared.marked.leftovers, prepared.log)
+            marked, log = prepared.marked, prepared.log
+            unmark_verified(backend, ref.name, ref.full, marked.verified, log)
+            delete_leftovers(backend, ref.name, ref.full, marked.leftovers, log)
         executor = Executor(
             plan,
             backend,
@@ -295,6 +314,7 @@ class GlanceSync:
             listing=view.images,
             tenant_id=view.tenant_id,
             keep_old=view.target.keep_old,
+            spool_dir=self.config.main.spool_dir or None,
         )
         return executor.run()
 

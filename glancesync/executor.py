@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from glancesync import member_sync, old_versions, regionlog
+from glancesync import convert, converted, member_sync, old_versions, regionlog
 from glancesync import planner as pl
 from glancesync import result as rs
 from glancesync import status as st
@@ -103,6 +103,7 @@ class Executor:
         listing: list[Image] | tuple[Image, ...] = (),
         tenant_id: str = "",
         keep_old: int | None = None,
+        spool_dir: str | None = None,
     ):
         self.plan, self.backend, self.region = plan, backend, region
         # ``run_id`` goes in the upload marker; ``busy`` names images another run was
@@ -121,6 +122,7 @@ class Executor:
         self.listing, self.tenant_id, self.keep_old = list(listing), tenant_id, keep_old
         self.renamed: dict[str, Image] = {}
         self.deleted: set[str] = set()
+        self.spool_dir = spool_dir  # where converted copies are made (glancesync.convert)
 
     def run(self) -> rs.RegionResult:
         failed_upload: str | None = None
@@ -134,6 +136,12 @@ class Executor:
                         raise Cancelled()
                     with regionlog.region_logging(self.log, self.full):
                         self._run(action)
+                except convert.ConversionRefused as exc:  # that image only; the region goes on
+                    self.log.error(str(exc))
+                    result.failed, result.error = True, result.error or str(exc)
+                    if entry is not None:
+                        entry.result, entry.error = rs.FAILED, str(exc)
+                    continue
                 except Exception as exc:  # noqa: BLE001 - a failure stops this region only (6.6)
                     message = self._error_text(exc)
                     self.log.error(self._log_text(exc, message))
@@ -227,10 +235,14 @@ class Executor:
         elif action.kind in pl.UPLOAD_KINDS:
             self._upload(action)
         elif action.kind == pl.WARN_CHECKSUM:
+            region_image = action.region_image
+            formats = converted.format_difference(action.master, region_image, action.convert_to)
             self.log.warning(
-                f"Image {action.name} has a different checksum ({action.region_image.checksum}) "
+                f"Image {action.name} has a different checksum "
+                f"({converted.rule_checksum(region_image)}) "
                 f"in region {self.full} than in the master region. It was not set what to do. "
                 "Please, fill either dontupdate, replace or rename with the checksum."
+                + (f" The {formats}." if formats else "")
             )
         elif action.kind == pl.WARN_PROTECTED:
             self.log.warning(
@@ -289,11 +301,7 @@ class Executor:
         props = {**a.properties, **self._resolve(a)}
         if self.run_id:
             props[UPLOAD_MARKER] = self.run_id  # the backend removes it once verified
-        shown = self.progress(self.full, a.name, a.size) if self.progress else None
-        callback = _ChunkGuard(shown, self.should_cancel, a.size)
-        new = self.backend.upload(
-            self.region, a.master, a.is_public, props, self.source_for(a.master), callback
-        )
+        new = self._send(a, props)
         self.log.info(f"{self.full}: Image uploaded.")
         new = member_sync.share(self.backend, self.region, self.full, self.log, a, new)
         old = a.region_image
@@ -306,6 +314,29 @@ class Executor:
             )
             self._renamed(renamed, f"{a.name}.old")
         self.map[a.name] = new
+
+    def _send(self, a: Action, props: dict) -> Image:
+        """The upload itself: the master's data, or its converted copy (made first)."""
+        if not a.convert_to:
+            callback = self._callback(a, a.size)
+            source = self.source_for(a.master)
+            return self.backend.upload(self.region, a.master, a.is_public, props, source, callback)
+        source = self.source_for(a.master)
+        fmt = a.master.disk_format
+        self.log.info(f"{self.full}: Converting image {a.name} from {fmt} to {a.convert_to}")
+        with convert.converted_file(
+            self.full, a.master, a.convert_to, source, self.spool_dir, self.should_cancel
+        ) as copy:
+            image = converted.upload_image(
+                a.master, a.convert_to, copy.md5, copy.size, copy.hash_value
+            )
+            props = converted.upload_properties(props, a.master, copy.md5)
+            callback = self._callback(a, copy.size)
+            return self.backend.upload(self.region, image, a.is_public, props, copy, callback)
+
+    def _callback(self, a: Action, size: int) -> _ChunkGuard:
+        shown = self.progress(self.full, a.name, size) if self.progress else None
+        return _ChunkGuard(shown, self.should_cancel, size)
 
     def _resolve(self, a: Action) -> dict[str, str]:
         """kernel_id/ramdisk_id names to region ids; unknown names are left out (E2)."""

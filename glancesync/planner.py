@@ -50,6 +50,7 @@ class Action:
     ami_refs: dict[str, str] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
     members: MemberChanges | None = None  # of a shared image (glancesync.members)
+    convert_to: str = ""  # the copy's format when it is converted (glancesync.convert)
 
     @property
     def size(self) -> int:
@@ -134,6 +135,7 @@ def _upload(s: ImageStatus, target: Target) -> Action:
         props,
         ami_refs(s.master),
         members=s.members,
+        convert_to=s.convert_to,
     )
 
 
@@ -184,7 +186,7 @@ def plan_region(
             pass2.append(_upload(s, target))
         elif s.status == st.ERROR_CHECKSUM:
             kind = WARN_PROTECTED if s.protected else WARN_CHECKSUM
-            pass2.append(Action(kind, s.name, s.master, s.region_image))
+            pass2.append(Action(kind, s.name, s.master, s.region_image, convert_to=s.convert_to))
     uploads = [a for a in pass2 if a.kind in UPLOAD_KINDS]
     actions += pass2
     actions += [_update(UPDATE_AMI, s, target) for s in ordered if s.status == st.PENDING_AMI]

@@ -5,13 +5,29 @@ from __future__ import annotations
 import csv
 import io
 
+from glancesync import converted
 from glancesync import status as st
 from glancesync.status import ImageStatus
 
 
 def status_message(s: ImageStatus) -> str | None:
-    """Why the image is in this state and what happens next, or None when all is well."""
-    checksum = s.region_image.checksum if s.region_image else ""
+    """Why the image is in this state and what happens next, or None when all is well.
+
+    For a target that converts the image, the sentence also names the formats."""
+    message = _plain_message(s)
+    if not s.convert_to:
+        return message
+    difference = converted.format_difference(s.master, s.region_image, s.convert_to)
+    conversion = f"copies are converted from {s.master.disk_format} to {s.convert_to}"
+    if message is None:
+        return f"Converted copy ({s.master.disk_format} to {s.convert_to}) of the master"
+    if difference and s.status not in st.FINAL:
+        return f"{message} ({difference})"
+    return f"{message} ({conversion})"
+
+
+def _plain_message(s: ImageStatus) -> str | None:
+    checksum = converted.rule_checksum(s.region_image) if s.region_image else ""
     if s.status == st.OK:
         return None
     messages = {

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from glancesync.backends.base import Backend
 from glancesync.config import Target
 from glancesync.errors import BackendError
-from glancesync.image import Image, same_content
+from glancesync.image import Image
 from glancesync.members import BY_NAME, NONE, MemberChanges, member_changes, members_mode
 from glancesync.members import wanted_members as wanted_of
+from glancesync.status import kept_copy
 
 
 class MasterMembers:
@@ -70,7 +71,9 @@ def member_plans(
         members, unmapped = wanted_of(master_members[name], mode, mapping)
         copy = region_map.get(name)
         current = {}
-        if copy is not None and same_content(master, copy):
+        # a copy that is not shared yet has no members Glance would show (it refuses to
+        # list them); a copy to be replaced hands none on to the new one
+        if copy is not None and copy.shared and kept_copy(master, copy, target):
             current = backend.image_members(region, copy.id)
         plans[name] = member_changes(members, current, target.accept_members, unmapped)
         for project in unmapped:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from glancesync import converted
 from glancesync.config import Target
 from glancesync.image import AMI_PROPERTIES, Image, followed_attributes, is_reserved, same_content
 from glancesync.members import MemberChanges
@@ -59,6 +60,9 @@ class ImageStatus:
     protected: bool = False  # error_checksum because the image to replace is protected
     # the members a sync adds, removes or changes (glancesync.members); None: not shared
     members: MemberChanges | None = None
+    # The format the copy is converted to ("" for a plain copy); ``master`` is then the
+    # master without its signature properties (glancesync.converted).
+    convert_to: str = ""
 
     @property
     def sort_key(self) -> tuple[int, str]:
@@ -142,13 +146,26 @@ def ami_check(
     return _UPDATE, waits, missing
 
 
-def _conflict(name: str, master: Image, region: Image, target: Target) -> ImageStatus:
+def _conflict(name: str, master: Image, region: Image, target: Target, fmt: str) -> ImageStatus:
     """5.3, and D21: Glance refuses to delete a protected image, so it is never replaced
-    (refused before anything is uploaded); renaming it is allowed."""
-    status = conflict_status(region.checksum, target)
+    (refused before anything is uploaded); renaming it is allowed. A converted copy is
+    looked up by the checksum it was converted from."""
+    status = conflict_status(converted.rule_checksum(region), target)
     if status == PENDING_REPLACE and region.protected:
-        return ImageStatus(name, ERROR_CHECKSUM, master, region, protected=True)
-    return ImageStatus(name, status, master, region)
+        return ImageStatus(name, ERROR_CHECKSUM, master, region, protected=True, convert_to=fmt)
+    return ImageStatus(name, status, master, region, convert_to=fmt)
+
+
+def _same_content(master: Image, region: Image, fmt: str) -> bool:
+    if fmt:
+        return converted.same_converted_content(master, region, fmt)
+    return same_content(master, region)
+
+
+def kept_copy(master: Image, region: Image, target: Target) -> bool:
+    """The region copy stays (its content is the master's, maybe converted): what is
+    compared against it, its members too, is then its own; otherwise a new copy comes."""
+    return _same_content(master, region, converted.conversion_of(master, target.convert_to))
 
 
 _AMI_TABLE = {
@@ -176,19 +193,22 @@ def region_status(
     phase_a: dict[str, str] = {}
     for name, master in sorted(wanted.items(), key=lambda kv: (kv[1].size, kv[0])):
         region = region_map.get(name)
+        fmt = converted.conversion_of(master, target.convert_to)
+        if fmt:
+            master = converted.master_view(master)
         if name in unresolved:
-            status = ImageStatus(name, ERROR_AMI, master, region)
+            status = ImageStatus(name, ERROR_AMI, master, region, convert_to=fmt)
         elif region is None:
-            status = ImageStatus(name, PENDING_UPLOAD, master)
-        elif not same_content(master, region):
-            status = _conflict(name, master, region, target)
+            status = ImageStatus(name, PENDING_UPLOAD, master, convert_to=fmt)
+        elif not _same_content(master, region, fmt):
+            status = _conflict(name, master, region, target, fmt)
             if status.status in (PENDING_REPLACE, PENDING_RENAME):
                 remaining.pop(name, None)
         else:
             differs = metadata_differs(master, region, target.metadata_set)
             differs = differs or bool(members.get(name))
             phase_a[name] = _DIFFERS if differs else _EQUAL
-            status = ImageStatus(name, "", master, region)
+            status = ImageStatus(name, "", master, region, convert_to=fmt)
         status.members = members.get(name)
         statuses.append(status)
     pending = frozenset(s.name for s in statuses if s.status in NEW_DATA)

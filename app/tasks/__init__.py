@@ -27,7 +27,14 @@ from app.tasks.runner import (
     runner,
     runner_of,
 )
-from app.tasks.service import init_tasks, prune_finished, schema_at_head, start_service
+from app.tasks.service import (
+    check_lease_timing,
+    init_tasks,
+    lease_timing_problem,
+    prune_finished,
+    schema_at_head,
+    start_service,
+)
 
 __all__ = [
     "CANCELLED",
@@ -39,9 +46,11 @@ __all__ = [
     "LiveTask",
     "TaskRunner",
     "cancel",
+    "check_lease_timing",
     "cancel_queued",
     "fail_if_dead",
     "init_tasks",
+    "lease_timing_problem",
     "new_task",
     "prune_finished",
     "request_cancel",

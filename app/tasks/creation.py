@@ -6,6 +6,7 @@ between processes: a loser's insert fails and it answers with the winner's task.
 
 from __future__ import annotations
 
+import math
 import uuid
 
 from sqlalchemy.exc import IntegrityError
@@ -51,6 +52,8 @@ def start_sync(
                 current = leases.task_by_id(queued.task_id)
                 if current is not None:
                     return current, False
+            if tasks.stopping:  # it stays queued for another instance (lease_loop)
+                raise stopping_error(tasks.heartbeat_interval)
             continue  # claimed elsewhere, withdrawn or the region got busy: look again
         task = new_task(region, user)
         db.session.add(task)
@@ -77,6 +80,16 @@ def start_sync(
             continue  # (a stopping process leaves it queued for another one)
         return leases.task_by_id(task.task_id) or task, True
     raise RuntimeError(f"could not create or find the task of region {region}")
+
+
+def stopping_error(interval: float) -> ApiError:
+    """This process is stopping and claims nothing: the client retries, and meanwhile
+    another instance's lease loop claims the queued task within one interval."""
+    return ApiError(
+        503,
+        "This server is stopping; the region's queued task is left to another instance",
+        {"Retry-After": str(max(1, math.ceil(interval)))},
+    )
 
 
 def new_task(region: str, user: str) -> Task:

@@ -127,8 +127,7 @@ def run_group(tasks_runner: TaskRunner, members: list[tuple[str, str]]) -> None:
     started = time.monotonic()
     ids = {region: task_id for task_id, region in members}
     lives = {
-        region: tasks_runner.live(task_id)
-        or LiveTask(region, tasks_runner.dead_after.total_seconds())
+        region: tasks_runner.live(task_id) or LiveTask(region, tasks_runner.own_lease)
         for task_id, region in members
     }
     ended: set[str] = set()

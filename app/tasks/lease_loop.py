@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -22,6 +21,7 @@ from app import leases
 from app.leases import INTERRUPTED
 from app.metrics import record_progress
 from app.models import SYNCING, Task, db, db_now
+from app.tasks import live as live_clock
 from app.tasks.live import LiveTask
 from app.workers import Worker
 
@@ -91,10 +91,11 @@ class LeaseLoop:
             live = self.live(task_id)
             if live is None or not live.claimed or live.lost.is_set():
                 continue
+            sent = live_clock.monotonic()  # before the statement: the stored heartbeat is later
             if live.expired():
-                self.lose(task_id, live, "no renewal within DEAD_AFTER")
+                self.lose(task_id, live, "no renewal within DEAD_AFTER - 2 x HEARTBEAT_INTERVAL")
             elif leases.heartbeat(task_id, self.worker.name):
-                live.renewed = time.monotonic()
+                live.renewed = sent
             else:
                 self.lose(task_id, live, "another process failed or took it")
 

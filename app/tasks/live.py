@@ -9,24 +9,32 @@ from dataclasses import dataclass, field
 from glancesync.progress import UploadTracker
 
 
+def monotonic() -> float:
+    """The clock of a runner's own lease (a seam: tests drive it)."""
+    return time.monotonic()
+
+
 @dataclass
 class LiveTask:
     """One task this runner reserved, claimed or runs: its progress and its stop flags."""
 
     region: str
-    lease_seconds: float
+    lease_seconds: float  # the runner's own limit: DEAD_AFTER - 2 x HEARTBEAT_INTERVAL
     tracker: UploadTracker = field(default_factory=UploadTracker)
     cancel: threading.Event = field(default_factory=threading.Event)
     lost: threading.Event = field(default_factory=threading.Event)
     claimed: bool = False  # the lease is taken (reserved tasks are not yet claimed)
     stop_message: str | None = None  # set when the service stops: the task's final message
     written: int = -1  # tracker version last stored
-    renewed: float = field(default_factory=time.monotonic)  # last renewal that held
+    # when the last renewal that held was sent (taken before its statement: the database
+    # may have stored its heartbeat any time after that)
+    renewed: float = field(default_factory=lambda: monotonic())
 
     def expired(self) -> bool:
-        """No renewal for a whole ``dead_after`` (e.g. the process was frozen): others
-        may already have failed the task, so it is treated as lost without asking."""
-        return time.monotonic() - self.renewed > self.lease_seconds
+        """No renewal for ``lease_seconds`` (e.g. the process was frozen): the sync stops
+        two heartbeat intervals before any other process may judge the task dead, so two
+        syncs of the region never overlap; it is treated as lost without asking."""
+        return monotonic() - self.renewed > self.lease_seconds
 
     def should_stop(self) -> bool:
         """The core's ``should_cancel``: a cancel request, or a lease this process lost."""

@@ -28,6 +28,7 @@ from app.logs import log_context
 from app.metrics import sync_ended
 from app.models import FAILED, SYNCED, SYNCING, Task, db, db_now
 from app.regions import core
+from app.tasks import live as live_clock
 from app.tasks.lease_loop import LeaseLoop
 from app.tasks.live import LiveTask
 from app.workers import Worker, new_worker, pid_alive, worker_pid
@@ -57,6 +58,9 @@ class TaskRunner(LeaseLoop):
         self.heartbeat_interval = heartbeat_interval
         self.progress_interval = progress_interval
         self.dead_after = timedelta(seconds=dead_after)
+        # a runner stops its own sync this long after its last renewal, before any other
+        # process may take the task over (app.tasks.service.lease_timing_problem)
+        self.own_lease = max(0.0, dead_after - 2 * heartbeat_interval)
         self.queue_timeout = queue_timeout
         self.final_write_attempts = final_write_attempts
         self._worker: Worker | None = None
@@ -89,7 +93,7 @@ class TaskRunner(LeaseLoop):
     def reserve(self, task_id: str, region: str) -> LiveTask | None:
         """Own a task before claiming it, so this process never takes it for dead;
         None when a thread of this runner already claims or runs it."""
-        live = LiveTask(region, self.dead_after.total_seconds())
+        live = LiveTask(region, self.own_lease)
         with self._live_lock:
             if task_id in self._live:
                 return None
@@ -145,6 +149,7 @@ class TaskRunner(LeaseLoop):
         False: the caller runs it); False when another runner got it or the region is busy."""
         if self._stopping.is_set() or self.reserve(task_id, region) is None:
             return False
+        sent = live_clock.monotonic()
         try:
             claimed = leases.claim(task_id, self.worker)
         except Exception:
@@ -155,7 +160,7 @@ class TaskRunner(LeaseLoop):
             return False
         live = self.live(task_id)
         if live is not None:
-            live.renewed = time.monotonic()
+            live.renewed = sent
             live.claimed = True
         if launch:
             self.launch(task_id, region)
@@ -170,7 +175,7 @@ class TaskRunner(LeaseLoop):
         self._pool.submit(job, *args)
 
     def _run(self, task_id: str, region: str) -> None:
-        live = self.live(task_id) or LiveTask(region, self.dead_after.total_seconds())
+        live = self.live(task_id) or LiveTask(region, self.own_lease)
         started = time.monotonic()
         with self.app.app_context(), log_context(task_id, region):
             try:
@@ -295,7 +300,12 @@ def run_is_dead(run_id: str) -> bool:
     if not run_id.startswith(TASK_RUN):
         return cli_run_dead(run_id)
     task_id = run_id.removeprefix(TASK_RUN)
-    task = db.session.scalars(select(Task).where(Task.task_id == task_id)).first()
-    if task is None:
-        return False
-    return task.status != SYNCING or runner().is_dead(task, db_now(db.session))
+    try:
+        task = db.session.scalars(select(Task).where(Task.task_id == task_id)).first()
+        if task is None:
+            return False
+        return task.status != SYNCING or runner().is_dead(task, db_now(db.session))
+    finally:
+        # the sync thread asks this while it prepares, then syncs for minutes or hours:
+        # its connection must not stay idle in a transaction all that time
+        db.session.remove()

@@ -4,7 +4,9 @@ and the upkeep of the task table (recovery of dead tasks, pruning of old ones)."
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -14,9 +16,34 @@ from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.models import FAILED, SYNCED, Task, db, db_now
+from app.settings import SettingsError
 from app.tasks.runner import EXTENSION, TaskRunner, runner
 
 log = logging.getLogger("GlanceSync-API")
+
+
+def lease_timing_problem(config: Mapping[str, Any]) -> str | None:
+    """The one-line error of lease settings a serving process must refuse; None if fine.
+
+    A runner stops its own sync ``DEAD_AFTER - 2 x HEARTBEAT_INTERVAL`` after its last
+    renewal, so that it has stopped before any other process may fail the task and start
+    the region again; under ``3 x HEARTBEAT_INTERVAL`` that leaves less than one interval
+    to sync in between two renewals."""
+    dead_after, interval = float(config["DEAD_AFTER"]), float(config["HEARTBEAT_INTERVAL"])
+    if dead_after >= 3 * interval:
+        return None
+    return (
+        f"ERROR: DEAD_AFTER ({dead_after:g} s) must be at least 3 x HEARTBEAT_INTERVAL "
+        f"({3 * interval:g} s): a runner stops its sync DEAD_AFTER - 2 x HEARTBEAT_INTERVAL "
+        "after its last renewal"
+    )
+
+
+def check_lease_timing(config: Mapping[str, Any]) -> None:
+    """Raise the SettingsError of ``lease_timing_problem`` (a serving command stops)."""
+    problem = lease_timing_problem(config)
+    if problem is not None:
+        raise SettingsError(problem)
 
 
 def init_tasks(app: Flask) -> TaskRunner:

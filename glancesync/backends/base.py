@@ -86,6 +86,12 @@ class Backend(Protocol):
 
     def delete(self, region: str, image_id: str) -> None: ...
 
+    def unmark(self, region: str, image: Image) -> None:
+        """Remove the upload marker of ``image``, an active copy verified against its
+        master after its run died (glancesync.leftovers), recording its checksum as the
+        copied data's hash (``glancesync_source_hash``, D22) as a finished upload does."""
+        ...
+
     # -- what keeps two runs apart (glancesync.regionlock, glancesync.leftovers) --------
     def lock_key(self, region: str) -> str:
         """Names the store behind ``region`` for the same-host region lock: runs whose

@@ -55,7 +55,7 @@ from glancesync.backends.glance_upload import UploadTransaction
 from glancesync.backends.retry import RetryPolicy
 from glancesync.credentials import keystone_v3_url
 from glancesync.errors import BackendError, ErrorKind, RegionNotFound
-from glancesync.image import Image
+from glancesync.image import SOURCE_HASH, Image
 
 if TYPE_CHECKING:
     from glancesync.config import Config, Target
@@ -297,6 +297,13 @@ class GlanceBackend(GlanceMembers):
                 url = f"/v2/images/{image.id}"
                 _, current = client.http_client.patch(url, headers=headers, data=json.dumps(ops))
             return to_image(current, full)
+
+    def unmark(self, region: str, image: Image) -> None:
+        full = self.full_name(region)
+        with self._reported(f"{full}: Removing the upload marker of image {image.id} failed."):
+            extra = {SOURCE_HASH: image.checksum} if image.checksum else {}
+            client = self._client(region, "data")
+            client.images.update(image.id, remove_props=[UPLOAD_MARKER], **extra)
 
     def delete(self, region: str, image_id: str) -> None:
         full = self.full_name(region)

@@ -85,6 +85,7 @@ class MockImageSource:
     """The mock keeps no image data: an upload only needs the size."""
 
     size: int
+    synthetic = True  # no bytes to convert: glancesync.convert simulates the conversion
 
     def chunks(self) -> Iterator[bytes]:
         yield from ()
@@ -315,6 +316,17 @@ class MockStore:
             self._save(region)
             return stored.copy()
 
+    def unmark(self, region: str, image_id: str) -> None:
+        """The reserved upload marker removed (a verified copy of a dead run)."""
+        with self._lock:
+            stored, cause = self._locate(region, image_id, "update")
+            if stored is None:
+                raise BackendError(f"{region}: Removing the upload marker failed. Cause: {cause}")
+            stored.user_properties.pop(UPLOAD_MARKER, None)
+            if stored.checksum:
+                stored.user_properties[SOURCE_HASH] = stored.checksum
+            self._save(region)
+
     def delete(self, region: str, image_id: str) -> None:
         with self._lock:
             stored, cause = self._locate(region, image_id, "delete")
@@ -448,6 +460,9 @@ class MockBackend:
 
     def delete(self, region: str, image_id: str) -> None:
         self.store.delete(self.full_name(region), image_id)
+
+    def unmark(self, region: str, image: Image) -> None:
+        self.store.unmark(self.full_name(region), image.id)
 
     def lock_key(self, region: str) -> str:
         """The store and the region: two stores with a same-named region do not contend."""

@@ -102,19 +102,20 @@ def _read(section: Section, option: Option) -> Any:
         return section.boolean(key, option.default)
     if kind == options.INT:
         return section.integer(key, option.default, minimum=option.minimum)
-    if kind == options.CHOICE:
-        return _choice(section, option)
     if kind == options.CONDITION:
         return _condition(section)
+    if kind == options.CHOICE:
+        return _choice(section, option)
     raise AssertionError(f"option {key} has an unknown kind {kind!r}")
 
 
-def _choice(section: Section, option: Option) -> str | None:
-    value = section.string(option.key)
-    if value is not None and value not in option.choices:
-        allowed = ", ".join(option.choices)
-        raise section.error(option.key, f"must be one of {allowed}, not {value!r}")
-    return value or option.default
+def _choice(section: Section, option: Option) -> str:
+    """One of the option's words (case-insensitive); blank means unset."""
+    text = (section.string(option.key) or "").lower()
+    if text and text not in option.choices:
+        allowed = " or ".join(option.choices)
+        raise section.error(option.key, f"must be {allowed}, not {text!r}")
+    return text or option.default
 
 
 def _condition(section: Section) -> Condition | None:

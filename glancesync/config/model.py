@@ -37,6 +37,8 @@ class Target:
     members: str | None = default(TARGET, "members")
     accept_members: bool = default(TARGET, "accept_members")
     keep_old: int | None = default(TARGET, "keep_old")
+    convert_to: str = default(TARGET, "convert_to")  # "" (no conversion), "raw" or "qcow2"
+    convert_on_import: bool = default(TARGET, "convert_on_import")
 
 
 @dataclass

@@ -21,8 +21,8 @@ LIST = "list"  # comma-separated items, as a tuple
 SET = "set"  # comma-separated items, as a frozenset
 BOOL = "bool"
 INT = "int"  # with a minimum
-CHOICE = "choice"  # one of ``choices``; blank is unset (the default)
 CONDITION = "condition"  # a metadata condition, compiled at load time
+CHOICE = "choice"  # one of ``choices``; blank is unset (the default)
 CONNECTION = "connection"  # read by the credential layers (glancesync.config.connection)
 
 
@@ -84,6 +84,12 @@ TARGET = _table(
     Option("accept_members", BOOL, False),
     # Renamed old versions kept per name (glancesync.retention); unset keeps them all.
     Option("keep_old", INT, None, minimum=0),
+    # The disk format this target's copies are converted to (glancesync.convert; README
+    # "Converting images"); "" copies every image in its master format.
+    Option("convert_to", CHOICE, "", choices=("raw", "qcow2")),
+    # The region's Glance converts on import (glance-download copies only); accepted here,
+    # used by the import path.
+    Option("convert_on_import", BOOL, False),
 )
 
 MAIN_OPTIONS = frozenset(MAIN)

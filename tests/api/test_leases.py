@@ -182,15 +182,20 @@ def test_a_process_that_lost_its_lease_stops_and_never_writes_the_row(app_factor
     assert "lease lost" in caplog.text
 
 
-def test_a_frozen_process_stops_before_its_next_renewal(app_factory, gates):
-    """No renewal for DEAD_AFTER (SIGSTOP, a paused VM): the sync stops at its next chunk
-    without waiting for the database to tell."""
-    running = app_factory(DEAD_AFTER=0.3, HEARTBEAT_INTERVAL=5.0)
+def test_a_frozen_process_stops_before_its_next_renewal(app_factory, gates, monkeypatch):
+    """No renewal for DEAD_AFTER - 2 intervals (SIGSTOP, a paused VM): the sync stops at its
+    next chunk without waiting for the database to tell. The runner's clock is driven (the
+    lease loop's first round is 10 s away: it never runs here)."""
+    clock = [time.monotonic()]
+    monkeypatch.setattr(tasks_module.live, "monotonic", lambda: clock[0])
+    running = app_factory(DEAD_AFTER=30.0, HEARTBEAT_INTERVAL=10.0)
     gated(running, gates)
     task_id = running.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH)
     task_id = task_id.get_json()["taskId"]
     assert gates[0].wait(10)
     live = runner_of(running).live(task_id)
+    assert not live.should_stop()
+    clock[0] += 10.001  # frozen past DEAD_AFTER - 2 x HEARTBEAT_INTERVAL
     wait_until(live.should_stop, 2)
     gates[1].set()
     wait_until(lambda: runner_of(running).live(task_id) is None, 5.0)
