@@ -129,3 +129,18 @@ def test_accept_members_copies_the_master_status(engine, glance, make_project):
     copy = region_images(glance("Trento"))[made["name"]]
     assert members_of(glance("Trento"), copy["id"]) == {accepted: "accepted", pending: "pending"}
     assert not [line for line in log.lines if line.startswith("WARNING")]
+
+
+def test_a_private_copy_becomes_shared_with_the_members(engine, glance, make_project, add_image):
+    project = make_project("keystone-1", unique("proj"))
+    made = add_image(unique("later"), public=False)
+    gs, log = engine(master=f"forcesyncs = {made.id}\n")
+    assert not gs.sync_region("Trento").failed, log.lines
+    assert region_images(glance("Trento"))[made.name]["visibility"] == "private"
+    glance(MASTER).images.update(made.id, visibility="shared")
+    glance(MASTER).image_members.create(made.id, project)
+    log.clear()
+    assert not gs.sync_region("Trento").failed, log.lines
+    copy = region_images(glance("Trento"))[made.name]
+    assert copy["visibility"] == "shared"
+    assert members_of(glance("Trento"), copy["id"]) == {project: "pending"}
