@@ -46,6 +46,25 @@ def _by_name(
     return {pid: ids.get(name) if name else None for pid, name in names.items()}
 
 
+def _may_accept(backend: Backend, target: Target, full: str, warnings: list[str]) -> bool:
+    """``accept_members`` with credentials Glance lets set another project's membership
+    (admin); without them one warning for the region, not a refusal per image."""
+    if not target.accept_members:
+        return False
+    try:
+        if backend.may_set_member_status():
+            return True
+        why = "they are not admin"
+    except BackendError as exc:
+        why = f"that cannot be told: {exc}"
+    warnings.append(
+        f"{full}: accept_members is set, but the credentials of target {target.name} may "
+        f"not set member statuses ({why}); members are added pending and their statuses "
+        "left as they are"
+    )
+    return False
+
+
 def member_plans(
     masters: MasterMembers,
     backend: Backend,
@@ -66,6 +85,7 @@ def member_plans(
     if mode == BY_NAME:
         projects = {p for members in master_members.values() for p in members}
         mapping = _by_name(masters.backend, backend, projects, warnings, full) if projects else {}
+    accept = _may_accept(backend, target, full, warnings)
     plans = {}
     for name, master in shared.items():
         members, unmapped = wanted_of(master_members[name], mode, mapping)
@@ -75,7 +95,7 @@ def member_plans(
         # list them); a copy to be replaced hands none on to the new one
         if copy is not None and copy.shared and kept_copy(master, copy, target):
             current = backend.image_members(region, copy.id)
-        plans[name] = member_changes(members, current, target.accept_members, unmapped)
+        plans[name] = member_changes(members, current, accept, unmapped)
         for project in unmapped:
             warnings.append(
                 f"{full}: image {name} is shared with project {project}, which target "

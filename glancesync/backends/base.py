@@ -133,6 +133,11 @@ class Backend(Protocol):
         """Accept or reject for the member (Glance allows it to admin credentials)."""
         ...
 
+    def may_set_member_status(self) -> bool:
+        """Whether these credentials may set another project's member status (Glance
+        allows it to admin only): ``accept_members`` asks before it tries."""
+        ...
+
     def project_names(self, project_ids: list[str]) -> dict[str, tuple[str, str] | None]:
         """(project name, domain name) of each project id in this target's Keystone;
         None for a project it does not know."""

@@ -7,11 +7,28 @@ sessions and error reporting.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from glancesync.backends.glance_errors import kind_of
+from glancesync.backends.glance_member_errors import (
+    ADD,
+    LIST,
+    PROJECTS,
+    REMOVE,
+    STATUS,
+    already_done,
+    answer_status,
+    member_kind,
+    member_reason,
+)
 from glancesync.backends.glance_records import JSON_PATCH_TYPE, to_image
 from glancesync.credentials import keystone_v3_url
+from glancesync.errors import BackendError, ErrorKind
 from glancesync.image import RENAMED_AT, Image
+
+ADMIN_ROLE = "admin"
 
 
 class GlanceMembers:
@@ -36,28 +53,51 @@ class GlanceMembers:
             region, image, [{"op": op, "path": f"/{RENAMED_AT}", "value": renamed_at}]
         )
 
+    @contextmanager
+    def _member_call(self: Any, text: str, call: str) -> Iterator[None]:
+        """Like ``_reported``, with the operator's sentence for the usual refusals
+        (glance_member_errors); an answer that says "already so" is no failure."""
+        try:
+            yield
+        except Exception as exc:  # noqa: BLE001 - every library failure becomes a BackendError
+            status = answer_status(exc)
+            if already_done(call, status):
+                return
+            reason = member_reason(call, status) or self._cause(exc)
+            kind = member_kind(status) or kind_of(exc)
+            raise BackendError(f"{text} Cause: {reason}", kind) from None
+
     def image_members(self: Any, region: str, image_id: str) -> dict[str, str]:
         full = self.full_name(region)
-        with self._reported(f"{full}: Error reading the members of image {image_id}."):
+        with self._member_call(f"{full}: Error reading the members of image {image_id}.", LIST):
             members = self._client(region, "list").image_members.list(image_id)
             return {m["member_id"]: m["status"] for m in members}
 
     def add_member(self: Any, region: str, image_id: str, project_id: str) -> None:
         full = self.full_name(region)
-        with self._reported(f"{full}: Sharing image {image_id} with {project_id} failed."):
+        text = f"{full}: Sharing image {image_id} with project {project_id} failed."
+        with self._member_call(text, ADD):
             self._client(region, "data").image_members.create(image_id, project_id)
 
     def remove_member(self: Any, region: str, image_id: str, project_id: str) -> None:
         full = self.full_name(region)
-        with self._reported(f"{full}: Removing member {project_id} of {image_id} failed."):
+        text = f"{full}: Removing member {project_id} of image {image_id} failed."
+        with self._member_call(text, REMOVE):
             self._client(region, "data").image_members.delete(image_id, project_id)
 
     def set_member_status(
         self: Any, region: str, image_id: str, project_id: str, status: str
     ) -> None:
         full = self.full_name(region)
-        with self._reported(f"{full}: Member {project_id} of {image_id} not set {status}."):
+        text = f"{full}: Setting member {project_id} of image {image_id} {status} failed."
+        with self._member_call(text, STATUS):
             self._client(region, "data").image_members.update(image_id, project_id, status)
+
+    def may_set_member_status(self: Any) -> bool:
+        """Glance's ``context_is_admin`` is the ``admin`` role: read from the token."""
+        with self._reported(f"{self.target_name}: Error authenticating.", ErrorKind.AUTH):
+            session = self._session("list")
+            return ADMIN_ROLE in session.auth.get_access(session).role_names
 
     def _identity(self: Any, path: str, **params: str) -> Any:
         url = keystone_v3_url(self.target.connection.keystone_url).rstrip("/") + path
@@ -69,7 +109,7 @@ class GlanceMembers:
 
     def project_names(self: Any, project_ids: list[str]) -> dict[str, tuple[str, str] | None]:
         names: dict[str, tuple[str, str] | None] = {}
-        with self._reported(f"{self.target_name}: Error reading projects."):
+        with self._member_call(f"{self.target_name}: Error reading projects.", PROJECTS):
             for pid in project_ids:
                 project = (self._identity(f"/projects/{pid}") or {}).get("project")
                 domain = project and self._identity(f"/domains/{project['domain_id']}")
@@ -78,7 +118,7 @@ class GlanceMembers:
 
     def project_ids(self: Any, names: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
         ids: dict[tuple[str, str], str | None] = {}
-        with self._reported(f"{self.target_name}: Error reading projects."):
+        with self._member_call(f"{self.target_name}: Error reading projects.", PROJECTS):
             for name, domain_name in names:
                 domains = (self._identity("/domains", name=domain_name) or {}).get("domains")
                 found = domains and self._identity(

@@ -24,8 +24,8 @@ the image's fields and in the backup's properties column as reserved properties
 (``glancesync_visibility``, ``glancesync_members``: csvfile). The mock's Keystone knows
 every project whose id is ``<name>id`` in the master target and ``<target>_<name>id`` in
 another target (domain ``Default``), so ``members = by-name`` maps ``p1id`` to
-``other_p1id``; any other id is a project no Keystone has. ``accept_members`` works (the
-mock's credentials are admin).
+``other_p1id``; any other id is a project no Keystone has. ``accept_members`` works: the
+mock's credentials are admin, unless the user's name starts with ``member``.
 
 Fault injection (for scenarios of "a region that fails mid-way"):
 
@@ -498,6 +498,10 @@ class MockBackend:
 
     def set_member_status(self, region: str, image_id: str, project_id: str, status: str) -> None:
         self.store.set_member(self.full_name(region), image_id, project_id, status)
+
+    def may_set_member_status(self) -> bool:
+        """The mock's credentials are admin unless the user's name says otherwise."""
+        return not self.target.connection.user.startswith("member")
 
     def _project_prefix(self) -> str:
         return "" if self.target_name == "master" else f"{self.target_name}_"

@@ -144,3 +144,37 @@ def test_a_private_copy_becomes_shared_with_the_members(engine, glance, make_pro
     copy = region_images(glance("Trento"))[made.name]
     assert copy["visibility"] == "shared"
     assert members_of(glance("Trento"), copy["id"]) == {project: "pending"}
+
+
+def test_accept_members_without_admin_warns_once(engine, glance, tb_info, os_session):
+    """The demo user (member of project demo) owns its images but may not set member
+    statuses: one warning for the region, the members added pending all the same."""
+    from glanceclient import Client
+
+    demo = tb_info["keystones"]["keystone-1"]["demo"]
+    admin = tb_info["keystones"]["keystone-1"]["admin"]
+    client = Client("2", session=os_session("keystone-1", "demo"), region_name=MASTER)
+    names, projects, ids = [unique("shared"), unique("shared")], [admin["project_id"]], []
+    for name in names:
+        record = client.images.create(
+            name=name, visibility="shared", disk_format="raw", container_format="bare"
+        )
+        client.images.upload(record["id"], io.BytesIO(os.urandom(512)), image_size=512)
+        client.image_members.create(record["id"], projects[0])
+        ids.append(record["id"])
+    glance(MASTER).image_members.update(record["id"], projects[0], "accepted")
+    cred = {"user": demo["username"], "password": demo["password"], "tenant": "demo"}
+    gs, log = engine(
+        master=f"forcesyncs = {', '.join(ids)}\naccept_members = true\n",
+        cred=cred,
+    )
+    assert not gs.sync_region("Trento").failed, log.lines
+    warnings = [line for line in log.lines if line.startswith("WARNING")]
+    assert warnings == [
+        "WARNING:Trento: accept_members is set, but the credentials of target master may not "
+        "set member statuses (they are not admin); members are added pending and their "
+        "statuses left as they are"
+    ]
+    copies = region_images(glance("Trento"))
+    for name in names:
+        assert members_of(glance("Trento"), copies[name]["id"]) == {projects[0]: "pending"}
