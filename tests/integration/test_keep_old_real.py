@@ -92,3 +92,21 @@ def test_dry_run_lists_what_keep_old_deletes(engine, add_image, glance):
         in log.lines
     )
     assert glance("Lannion").images.get(region.id)["name"] == name
+
+
+def test_renamed_obsolete_copies_are_candidates_too(engine, add_image, glance):
+    base = unique("ubuntu")
+    data = add_image(f"{base}_obsolete", public=False, sdc_aware="true").data
+    older = add_image(
+        f"{base}_obsolete", region="Trento", public=False, **{RENAMED_AT: "2021-01-01T00:00:00Z"}
+    )
+    region = add_image(base, region="Trento", data=data)
+    gs, log = engine(master="obsolete_syncprops = sdc_aware\nkeep_old = 1\n")
+    result = gs.sync_region("Trento")
+    assert not result.failed, log.lines
+    kept = {i["id"]: dict(i) for i in glance("Trento").images.list()}
+    assert set(kept) == {region.id}
+    assert kept[region.id]["name"] == f"{base}_obsolete" and RENAMED_AT in kept[region.id]
+    assert f"INFO:Trento: Deleting old version {base}_obsolete ({older.id}), keep_old = 1" in (
+        log.lines
+    )

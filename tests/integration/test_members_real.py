@@ -96,6 +96,14 @@ def test_shared_image_reaches_both_targets_with_its_members(engine, glance, make
 
     glance(MASTER).image_members.delete(made["id"], p_only)
     log.clear()
+    assert not gs.sync_region("Trento", dry_run=True).failed, log.lines
+    assert (
+        f"INFO:Trento: Image pending to update the members {made['name']}: remove {p_only}"
+        in log.lines
+    )
+    copy = region_images(glance("Trento"))[made["name"]]
+    assert set(members_of(glance("Trento"), copy["id"])) == {p_both, p_only}
+    log.clear()
     assert not gs.sync_region("Trento").failed, log.lines
     assert (
         f"INFO:Trento: Updating the members of image {made['name']}: remove {p_only}" in log.lines
