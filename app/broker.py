@@ -27,6 +27,11 @@ waiting. Delivery rules, chosen on purpose:
   a worker whose pool is full or that is stopping, republishes the message (Celery's
   ``retry``) after ``RETRY_SECONDS``, without limit: any worker with room may take it,
   and the queued task's own ``QUEUE_TIMEOUT`` ends the loop.
+* A queued task of a free region whose message was lost (a crash between the commit
+  and the publish, a purged queue, a failed republish) gets a new one from the lease
+  loop of a web process once no worker claimed it or put it back for ``DEAD_AFTER``
+  (``LeaseLoop.republish_unheard``); the duplicate a slow message may then meet is
+  dropped like any other.
 * A worker killed mid-sync leaves a ``syncing`` task whose heartbeat stops; the lease
   sweep of any process fails it within ``DEAD_AFTER`` + one interval (at once on the
   same host, where its pid is seen dead).
@@ -98,6 +103,10 @@ def init_broker(app: Flask) -> Celery | None:
         return handle_group(app, task, [(task_id, region) for task_id, region in members])
 
     app.extensions[EXTENSION] = celery
+    # a queued task of a free region that no worker claimed nor put back (every
+    # RETRY_SECONDS) within one lease (DEAD_AFTER) gets a new message: its own is lost
+    lease = runner_of(app).dead_after.total_seconds()
+    runner_of(app).republish_after = max(lease, 2 * RETRY_SECONDS)
     runner_of(app).dispatch = partial(publish, celery, settings.routes)
     runner_of(app).dispatch_group = partial(publish_group, celery, settings.routes)
     return celery
@@ -150,18 +159,19 @@ def handle_group(app: Flask, task, members: list[tuple[str, str]]) -> str:
     runner = runner_of(app)
     if runner.stopping or len(runner.owned()) >= runner.max_workers:
         raise task.retry(countdown=RETRY_SECONDS)
-    claimed = []
-    with app.app_context():
-        for task_id, region in members:
-            if runner.try_claim(task_id, region, launch=False):
-                claimed.append((task_id, region))
-                continue
-            current = leases.task_by_id(task_id)
-            if current is not None and current.status == QUEUED:
-                runner.dispatch(task_id, region)  # busy region: waits alone on the queue
-    if claimed:
-        log.info("Group %s claimed by %s", [r for _, r in claimed], runner.worker.name)
-        runner.submit(run_group, runner, claimed)
+    try:
+        with app.app_context():
+            for task_id, region in members:
+                if runner.try_claim(task_id, region, launch=False):
+                    continue
+                current = leases.task_by_id(task_id)
+                if current is not None and current.status == QUEUED:
+                    runner.dispatch(task_id, region)  # busy region: waits alone on the queue
+    finally:  # what was claimed runs, even when a later member raised (else it stayed
+        claimed = runner.take_claims()  # syncing, renewed by the lease loop, forever)
+        if claimed:
+            log.info("Group %s claimed by %s", [r for _, r in claimed], runner.worker.name)
+            runner.submit(run_group, runner, claimed)
     return f"claimed {len(claimed)} of {len(members)}"
 
 
@@ -173,6 +183,7 @@ def handle_message(app: Flask, task, task_id: str, region: str) -> str:
 
     runner = runner_of(app)
     if runner.stopping or len(runner.owned()) >= runner.max_workers:
+        seen(app, task_id)
         raise task.retry(countdown=RETRY_SECONDS)
     with app.app_context():
         if runner.try_claim(task_id, region):
@@ -180,10 +191,25 @@ def handle_message(app: Flask, task, task_id: str, region: str) -> str:
             return "claimed"
         current = leases.task_by_id(task_id)
         status = None if current is None else current.status
+    if status == QUEUED:
+        seen(app, task_id)
     if status != QUEUED:
         log.info("Message of task %s dropped: the task is %s", task_id, status or "gone")
         return "dropped"
     raise task.retry(countdown=RETRY_SECONDS)
+
+
+def seen(app: Flask, task_id: str) -> None:
+    """Mark a queued task's message alive before it goes back to the queue, so the lease
+    loops do not republish it (``LeaseLoop.republish_unheard``); a failure only costs a
+    duplicate message, never this one."""
+    from app import leases
+
+    try:
+        with app.app_context():
+            leases.seen_queued(task_id)
+    except Exception:
+        log.exception("Task %s: could not mark its message seen", task_id)
 
 
 def check_routes(routes: Routes, core: Core) -> None:

@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
-from app.models import FAILED, QUEUED, SYNCING, Task, db, db_now
+from app.models import FAILED, QUEUED, SYNCED, SYNCING, Task, db, db_now
 from app.workers import Worker
 
 INTERRUPTED = "Sync interrupted: the server process running it stopped"
@@ -119,9 +120,29 @@ def fail_syncing(task: Task, now: datetime, message: str = INTERRUPTED) -> bool:
 
 
 def expire_queued(now: datetime, timeout: float, region: str | None = None) -> list[Task]:
-    """Fail the queued tasks nobody claimed within ``timeout`` seconds; returns them."""
+    """Fail the queued tasks nobody claimed within ``timeout`` seconds of their region
+    becoming free; returns them.
+
+    The wait counts from the later of the task's creation and the end of the region's
+    last task, and not at all while the region syncs: a follow-up queued behind a sync
+    longer than the timeout is not failed, it runs once that sync ends."""
+    cutoff = now - timedelta(seconds=timeout)
+    other = aliased(Task)
+    syncing = select(Task.region).where(Task.status == SYNCING)
+    ended_lately = (
+        select(other.id)
+        .where(
+            other.region == Task.region,
+            other.status.in_((SYNCED, FAILED)),
+            other.updated >= cutoff,
+        )
+        .exists()
+    )
     query = select(Task).where(
-        Task.status == QUEUED, Task.created < now - timedelta(seconds=timeout)
+        Task.status == QUEUED,
+        Task.created < cutoff,
+        Task.region.not_in(syncing),
+        ~ended_lately,
     )
     if region is not None:
         query = query.where(Task.region == region)
@@ -136,6 +157,47 @@ def expire_queued(now: datetime, timeout: float, region: str | None = None) -> l
             expired.append(task)
     db.session.commit()
     return expired
+
+
+def seen_queued(task_id: str) -> bool:
+    """A worker saw the task's message and put it back (busy region, full pool): the
+    message is alive, so the lease loops need not republish it (``unheard``)."""
+    now = db_now(db.session)
+    result = db.session.execute(
+        update(Task).where(Task.task_id == task_id, Task.status == QUEUED).values(updated=now)
+    )
+    db.session.commit()
+    return bool(result.rowcount)
+
+
+def unheard(now: datetime, age: float, limit: int) -> list[Task]:
+    """Queued tasks of free regions that no worker claimed or saw within ``age`` seconds:
+    their broker message may be lost (a crash between commit and publish, a purged queue)."""
+    syncing = select(Task.region).where(Task.status == SYNCING)
+    return list(
+        db.session.scalars(
+            select(Task)
+            .where(
+                Task.status == QUEUED,
+                Task.updated < now - timedelta(seconds=age),
+                Task.region.not_in(syncing),
+            )
+            .order_by(Task.created)
+            .limit(limit)
+        )
+    )
+
+
+def mark_republished(task: Task, now: datetime) -> bool:
+    """Take the republishing of a queued task: one process wins per round (the
+    ``updated`` condition), so processes do not each add a message."""
+    result = db.session.execute(
+        update(Task)
+        .where(Task.id == task.id, Task.status == QUEUED, Task.updated == task.updated)
+        .values(updated=now)
+    )
+    db.session.commit()
+    return bool(result.rowcount)
 
 
 def task_of(region: str, status: str) -> Task | None:

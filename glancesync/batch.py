@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ from glancesync.regionlock import RegionLock
 from glancesync.regions import RegionRef
 from glancesync.result import RegionResult
 from glancesync.selection import Catalogue
+from glancesync.transfer import RegionTransfer
 
 if TYPE_CHECKING:
     from glancesync.engine import GlanceSync, RegionView
@@ -86,6 +87,9 @@ class Prepared:
     failure: RegionResult | None = None
     marked: Marked = field(default_factory=lambda: Marked([], frozenset()))
     lock: RegionLock | None = None
+    # how its copies travel (glancesync.transfer); chosen at prepare time so that the
+    # fan-out never waits for a region whose Glance imports server-side
+    transfer: RegionTransfer | None = None
 
     def unlock(self) -> None:
         if self.lock is not None:
@@ -95,6 +99,8 @@ class Prepared:
     def upload_order(self) -> list[str]:
         """The master image ids this region uploads, in the order its plan uploads them."""
         assert self.plan is not None
+        if self.transfer is not None and self.transfer.server_side:
+            return []  # the region's Glance reads the master itself
         return [
             action.master.id
             for action in self.plan.actions
@@ -127,12 +133,8 @@ def _run_batch(
     stopped = {ref.full: options.stopped(ref) for ref in batch}
     started = [ref for ref in batch if stopped[ref.full] is None]
     logs = {ref.full: options.log_of(ref, gs.log) for ref in started}
-    prepared = {
-        item.ref.full: item
-        for item in pool.map(
-            lambda ref: gs.prepare(ref, catalogue, logs[ref.full], options), started
-        )
-    }
+    futures = [pool.submit(gs.prepare, ref, catalogue, logs[ref.full], options) for ref in started]
+    prepared = _prepared_all(futures)
     for item in prepared.values():
         if item.failure is not None:
             options.finish(item.ref, item.failure)
@@ -145,6 +147,19 @@ def _run_batch(
             error = stopped[ref.full]
             results.append(options.finish(ref, RegionResult(ref.full, failed=True, error=error)))
     return results
+
+
+def _prepared_all(futures: list[Future[Prepared]]) -> dict[str, Prepared]:
+    """Every region's preparation; when one raised, the regions prepared beside it give
+    their lock files back before the error goes on (else a service process kept them
+    held, and every later run of those regions on this host was refused as busy)."""
+    done = [future.exception() is None for future in futures]  # waits for all of them
+    if all(done):
+        return {item.ref.full: item for item in (future.result() for future in futures)}
+    for future, ok in zip(futures, done, strict=True):
+        if ok:
+            future.result().unlock()
+    raise next(future.exception() for future, ok in zip(futures, done, strict=True) if not ok)
 
 
 def _prepare(
@@ -162,7 +177,12 @@ def _run_prepared(
 ) -> dict[str, RegionResult]:
     """Execute the planned regions in the pool, sharing master reads when not dry-run."""
     runnable = [item for item in prepared if item.failure is None]
-    fanout = None if options.dry_run else _fanout(gs, runnable, options.join_timeout)
+    try:
+        fanout = None if options.dry_run else _fanout(gs, runnable, options.join_timeout)
+    except BaseException:  # nothing runs them: their locks go back now
+        for item in runnable:
+            item.unlock()
+        raise
     futures = {
         item.ref.full: pool.submit(_run_shared, gs, item, fanout, options) for item in runnable
     }

@@ -37,6 +37,7 @@ from glancesync.result import RegionResult
 from glancesync.selection import Catalogue, master_catalogue, region_map, synchronisable
 from glancesync.sharing import MasterMembers, member_plans
 from glancesync.status import RegionStatus, region_status
+from glancesync.transfer import PROXY, RegionTransfer, falls_back, needs_probe, region_path
 
 LOGGER_NAME = "GlanceSync-Client"
 
@@ -255,6 +256,7 @@ class GlanceSync:
             lock = None if options.dry_run else self._lock(ref, options.cancel_of(ref))
             view = self.view(ref, catalogue, log, self._runs(options))
             plan = self.plan(view, catalogue, log)
+            transfer = self._transfer(ref, view.target, log)
         except RegionBusy:
             return Prepared(
                 ref, log, failure=_failed(ref, BackendError(f"{ref.full}: {BUSY}"), log)
@@ -267,7 +269,7 @@ class GlanceSync:
             if lock is not None:
                 lock.release()
             raise
-        return Prepared(ref, log, view, plan, marked=view.marked, lock=lock)
+        return Prepared(ref, log, view, plan, marked=view.marked, lock=lock, transfer=transfer)
 
     def _lock(self, ref: RegionRef, should_cancel: Callable[[], bool] | None) -> RegionLock:
         """The region's lock file, taken (RegionBusy after ``lock_wait``). A prefetched
@@ -315,8 +317,28 @@ class GlanceSync:
             tenant_id=view.tenant_id,
             keep_old=view.target.keep_old,
             spool_dir=self.config.main.spool_dir or None,
+            transfer=prepared.transfer or self._transfer(ref, view.target, prepared.log),
         )
         return executor.run()
+
+    def _transfer(self, ref: RegionRef, target: Target, log: logging.Logger) -> RegionTransfer:
+        """How this region's copies travel (glancesync.transfer): the region's Glance is
+        asked for its import methods only when ``auto`` needs to know."""
+        backend = self.backends[ref.target]
+        advertised = None
+        if needs_probe(ref.target, target.transfer):
+            advertised = backend.can_import(ref.name)
+        path = region_path(ref.target, target.transfer, advertised)
+        if path == PROXY and target.transfer != PROXY:
+            log.info(f"{ref.full}: copies go through this host (transfer = {target.transfer})")
+        importer = functools.partial(
+            backend.import_copy,
+            ref.name,
+            source_region=self.config.main.master_region,
+            timeout=target.import_timeout,
+        )
+        shown = target.transfer != PROXY
+        return RegionTransfer(path, falls_back(target.transfer), importer, shown)
 
     def _runs(self, options: SyncOptions) -> Runs:
         return options.runs or self.runs

@@ -14,6 +14,7 @@ from glancesync.errors import BackendError, Cancelled, Interrupted
 from glancesync.image import RENAMED_AT, Image
 from glancesync.planner import Action, Plan
 from glancesync.retention import renamed_now
+from glancesync.transfer import GLANCE_DOWNLOAD, PROXIED, PROXY, RegionTransfer, image_path
 
 __all__ = ["Cancelled", "Executor", "ProgressFactory", "SourceFor", "initial_results"]
 
@@ -104,6 +105,7 @@ class Executor:
         tenant_id: str = "",
         keep_old: int | None = None,
         spool_dir: str | None = None,
+        transfer: RegionTransfer = PROXIED,
     ):
         self.plan, self.backend, self.region = plan, backend, region
         # ``run_id`` goes in the upload marker; ``busy`` names images another run was
@@ -123,6 +125,11 @@ class Executor:
         self.renamed: dict[str, Image] = {}
         self.deleted: set[str] = set()
         self.spool_dir = spool_dir  # where converted copies are made (glancesync.convert)
+        # Server-side copies (glancesync.transfer): the region's path, the path each copy
+        # took (for the results), and the bytes that never crossed this host.
+        self.transfer = transfer
+        self.paths: dict[str, str] = {}
+        self.imported_bytes = 0
 
     def run(self) -> rs.RegionResult:
         failed_upload: str | None = None
@@ -148,6 +155,7 @@ class Executor:
                     result.failed, result.error = True, message
                     if entry is not None:
                         entry.result, entry.error = rs.FAILED, message
+                        entry.transfer = self.paths.get(action.name)
                     if action.kind in pl.UPLOAD_KINDS:
                         failed_upload = action.name
                     return result
@@ -157,6 +165,7 @@ class Executor:
                     continue
                 if entry is not None and action.kind not in pl.WARNINGS:
                     entry.result = rs.PLANNED if self.dry_run else rs.DONE
+                    entry.transfer = self.paths.get(action.name)
             result.images += self._old_versions()
             result.summary = self._summary()
             self.log.info(result.summary)
@@ -286,12 +295,19 @@ class Executor:
             self.skipped.add(a.name)
             return
         mb = f"{a.size / MB:.2f}"
+        # a copy this host converts crosses it whatever the region's path
+        path = image_path(self.transfer.path, bool(a.convert_to))
+        if self.transfer.shown:
+            self.paths[a.name] = path
+        via = "" if path == PROXY else f", {path}"
         if not self.dry_run or a.kind != pl.UPLOAD:
-            self.log.info(f"{self.full}: {_FIRST_LINE[a.kind]} {a.name} ({mb} MB)")
+            self.log.info(f"{self.full}: {_FIRST_LINE[a.kind]} {a.name} ({mb} MB{via})")
         self.uploaded_bytes += a.size
         if self.dry_run:
             self._resolve(a)  # the same warnings as the real run
-            self.log.info(f"{self.full}: Pending: {a.name} ({mb} MB)")
+            self.log.info(f"{self.full}: Pending: {a.name} ({mb} MB{via})")
+            if path != PROXY:
+                self.imported_bytes += a.size
             member_sync.log_planned(self.log, self.full, a)
             if a.kind == pl.RENAME:
                 self._renamed(a.region_image, f"{a.name}.old")
@@ -301,8 +317,7 @@ class Executor:
         props = {**a.properties, **self._resolve(a)}
         if self.run_id:
             props[UPLOAD_MARKER] = self.run_id  # the backend removes it once verified
-        new = self._send(a, props)
-        self.log.info(f"{self.full}: Image uploaded.")
+        new = self._import(a, props) if path == GLANCE_DOWNLOAD else self._send(a, props)
         new = member_sync.share(self.backend, self.region, self.full, self.log, a, new)
         old = a.region_image
         if a.kind == pl.REPLACE:
@@ -315,13 +330,15 @@ class Executor:
             self._renamed(renamed, f"{a.name}.old")
         self.map[a.name] = new
 
-    def _send(self, a: Action, props: dict) -> Image:
-        """The upload itself: the master's data, or its converted copy (made first)."""
-        if not a.convert_to:
-            callback = self._callback(a, a.size)
-            source = self.source_for(a.master)
-            return self.backend.upload(self.region, a.master, a.is_public, props, source, callback)
+    def _send(self, a: Action, props: dict, callback: _ChunkGuard | None = None) -> Image:
+        """The upload through this host: the master's data, or its converted copy (made
+        first); ``callback`` continues the progress of an import that fell back."""
         source = self.source_for(a.master)
+        if not a.convert_to:
+            callback = callback or self._callback(a, a.size)
+            new = self.backend.upload(self.region, a.master, a.is_public, props, source, callback)
+            self.log.info(f"{self.full}: Image uploaded.")
+            return new
         fmt = a.master.disk_format
         self.log.info(f"{self.full}: Converting image {a.name} from {fmt} to {a.convert_to}")
         with convert.converted_file(
@@ -331,12 +348,37 @@ class Executor:
                 a.master, a.convert_to, copy.md5, copy.size, copy.hash_value
             )
             props = converted.upload_properties(props, a.master, copy.md5)
-            callback = self._callback(a, copy.size)
-            return self.backend.upload(self.region, image, a.is_public, props, copy, callback)
+            new = self.backend.upload(
+                self.region, image, a.is_public, props, copy, self._callback(a, copy.size)
+            )
+        self.log.info(f"{self.full}: Image uploaded.")
+        return new
 
     def _callback(self, a: Action, size: int) -> _ChunkGuard:
         shown = self.progress(self.full, a.name, size) if self.progress else None
         return _ChunkGuard(shown, self.should_cancel, size)
+
+    def _import(self, a: Action, props: dict) -> Image:
+        """The server-side copy; with ``auto``, an import that fails (not a cancel or an
+        interrupt) is copied once more through this host, with a warning."""
+        importer = self.transfer.importer
+        callback = self._callback(a, a.size)
+        try:
+            if importer is None:
+                raise BackendError(f"{self.full}: the backend cannot import server-side")
+            new = importer(a.master, a.is_public, props, callback)
+        except (Cancelled, Interrupted):
+            raise
+        except BackendError as exc:
+            if not self.transfer.fallback:
+                raise
+            self.log.warning(f"{exc} Copying {a.name} through this host instead.")
+            self.paths[a.name] = PROXY
+            callback.done = 0
+            return self._send(a, props, callback)
+        self.imported_bytes += a.size
+        self.log.info(f"{self.full}: Image imported server-side.")
+        return new
 
     def _resolve(self, a: Action) -> dict[str, str]:
         """kernel_id/ramdisk_id names to region ids; unknown names are left out (E2)."""
@@ -354,6 +396,11 @@ class Executor:
         if self.plan.nothing_pending:
             return f"{self.full}: Region is synchronized."
         total = int(self.uploaded_bytes / MB)
+        server_side = int(self.imported_bytes / MB)
         if self.dry_run:
-            return f"{self.full}: MBs pending : {total}"
-        return f"{self.full}:   Total uploaded to region: {total} (MB) "
+            more = f", {server_side} server-side" if self.imported_bytes else ""
+            return f"{self.full}: MBs pending : {total}{more}"
+        line = f"{self.full}:   Total uploaded to region: {total} (MB) "
+        if self.imported_bytes:
+            line = f"{line.rstrip()}, {server_side} (MB) server-side"
+        return line

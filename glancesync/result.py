@@ -16,6 +16,9 @@ class ImageResult:
     action: str
     result: str
     error: str | None = None
+    # The path a copy took (glancesync.transfer): "proxy" or "glance-download"; None for
+    # images that were not copied.
+    transfer: str | None = None
 
 
 @dataclass
@@ -27,4 +30,9 @@ class RegionResult:
     images: list[ImageResult] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The REST form; ``transfer`` only on the images that were copied."""
+        body = asdict(self)
+        for image in body["images"]:
+            if image["transfer"] is None:
+                del image["transfer"]
+        return body

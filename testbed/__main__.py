@@ -59,7 +59,8 @@ def cmd_start(args: argparse.Namespace) -> int:
             flush=True,
         )
     print("starting keystone x2 and glance x4 ...", flush=True)
-    info = tb.start(token_expiration=args.token_expiration)
+    extra = tuple(r for r in args.extra_regions.split(",") if r)
+    info = tb.start(token_expiration=args.token_expiration, extra_regions=extra)
     print(_summary(info))
     if "start_seconds" in info:
         print(f"  started in {info['start_seconds']}s")
@@ -115,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="keystone [token] expiration in seconds (default 3600)",
     )
     start.add_argument("--threads", type=int, default=8, help="gunicorn threads per server")
+    start.add_argument(
+        "--extra-regions",
+        default="",
+        help="more regions of keystone-1, comma-separated (e.g. Ourense for bench/server_side.py)",
+    )
     start.set_defaults(func=cmd_start)
 
     for name, func, text in (

@@ -95,6 +95,8 @@ class Testbed:
         self.info: dict[str, Any] = {}
         self.servers: dict[str, Server] = {}
         self.venv: Path | None = None
+        # TOPOLOGY, plus the extra regions of the master's Keystone a start asked for
+        self.topology: dict[str, list[str]] = {k: list(v) for k, v in TOPOLOGY.items()}
         self._load()
 
     # ---- state -----------------------------------------------------------------
@@ -107,6 +109,7 @@ class Testbed:
             self.info = json.loads(self.state_file.read_text())
             self.servers = {n: Server.from_dict(s) for n, s in self.info["servers"].items()}
             self.venv = Path(self.info["venv"])
+            self.topology = self.info.get("topology", self.topology)
 
     def _save(self) -> None:
         for name, server in self.servers.items():
@@ -138,9 +141,21 @@ class Testbed:
         }
 
     # ---- whole testbed ---------------------------------------------------------
-    def start(self, token_expiration: int = 3600) -> dict[str, Any]:
-        """Start everything (installing the venv if needed); reuse a matching running one."""
-        wanted = {"token_expiration": token_expiration, "layout": _layout_hash()}
+    def start(
+        self, token_expiration: int = 3600, extra_regions: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        """Start everything (installing the venv if needed); reuse a matching running one.
+
+        ``extra_regions``: more regions of the master's Keystone (keystone-1), after
+        Trento and Lannion (the server-side copy benchmark wants three).
+        """
+        topology = {k: list(v) for k, v in TOPOLOGY.items()}
+        topology["keystone-1"] += [r for r in extra_regions if r not in topology["keystone-1"]]
+        wanted = {
+            "token_expiration": token_expiration,
+            "layout": _layout_hash(),
+            "topology": topology,
+        }
         if self.running() and all(self.info.get(k) == v for k, v in wanted.items()):
             return self.info
         if self.servers:
@@ -149,6 +164,7 @@ class Testbed:
         self.venv = ensure_venv()
         timings = {"venv": time.monotonic() - t0}
         self._wipe()
+        self.topology = topology
         self._plan(token_expiration)
         try:
             for phase, step in (
@@ -241,7 +257,7 @@ class Testbed:
         """Pick ports, write every config file and the skeleton of testbed.json."""
         assert self.venv is not None
         used: set[int] = set()
-        for ks, regions in TOPOLOGY.items():
+        for ks, regions in self.topology.items():
             self.servers[ks] = self._new_server(ks, "keystone", used)
             for region in regions:
                 name = _glance_name(region)
@@ -253,7 +269,7 @@ class Testbed:
         notifications = {"vhost": vhost, "transport_url": broker.transport_url(vhost)}
         keystones: dict[str, Any] = {}
         regions_info: dict[str, Any] = {}
-        for ks, regions in TOPOLOGY.items():
+        for ks, regions in self.topology.items():
             ks_server = self.servers[ks]
             config.keystone_conf(Path(ks_server.conf_dir), token_expiration)
             keystones[ks] = _keystone_creds(ks, ks_server.url + "/v3")
@@ -289,6 +305,7 @@ class Testbed:
             "venv": str(self.venv),
             "token_expiration": token_expiration,
             "layout": _layout_hash(),
+            "topology": self.topology,
             "master_region": MASTER_REGION,
             "keystones": keystones,
             "regions": regions_info,
@@ -396,14 +413,14 @@ class Testbed:
 
     def _fill_keystones(self) -> None:
         """Fill both Keystones side by side."""
-        with ThreadPoolExecutor(len(TOPOLOGY)) as pool:
-            for job in [pool.submit(self._fill_keystone, name) for name in TOPOLOGY]:
+        with ThreadPoolExecutor(len(self.topology)) as pool:
+            for job in [pool.submit(self._fill_keystone, name) for name in self.topology]:
                 job.result()
         clientfiles.write(self.workdir, self.info)
 
     def _fill_keystone(self, name: str) -> None:
         """Image service, per-region endpoints, glance service user and the demo user."""
-        regions = TOPOLOGY[name]
+        regions = self.topology[name]
         creds = self.info["keystones"][name]
         admin = KeystoneAdmin(
             creds["url"],

@@ -24,7 +24,7 @@ from app.models import FAILED, SYNCED, Task, db
 from app.regions import core
 from app.tasks.creation import start_sync
 from app.tasks.live import LiveTask
-from app.tasks.runner import TASK_RUN, TaskRunner, run_is_dead, runner
+from app.tasks.runner import TASK_RUN, TaskRunner, runner
 from glancesync.batch import SyncOptions
 from glancesync.errors import BackendError, ConfigError
 from glancesync.leftovers import Runs
@@ -33,6 +33,7 @@ from glancesync.result import RegionResult
 
 log = logging.getLogger("GlanceSync-API")
 ALL = "all"
+NOT_STARTED = "Not started: the group could not start"
 MALFORMED = (
     'The body must be a JSON object {"regions": [...]}: a non-empty list of region names '
     '(or "target:" expansions), or "all"'
@@ -87,17 +88,46 @@ def start_group(regions: list[str], user: str) -> list[tuple[Task, bool]]:
     """Each region's task: new ones are claimed here and run as one group; a region
     already syncing (or queued) answers with its task, which is not part of the group.
     With a Celery broker the new (queued) tasks are published as one group per queue:
-    each queue's worker claims its members and fans out there (``app/broker.py``)."""
+    each queue's worker claims its members and fans out there (``app/broker.py``).
+
+    The group runs exactly the tasks this thread claimed (``take_claims``): one that the
+    lease loop claimed between its creation and our claim already runs alone. An error
+    half way ends (or withdraws) what was claimed or created before it."""
     tasks_runner = runner()
-    tasks = [start_sync(region, user, launch=False) for region in regions]
+    tasks: list[tuple[Task, bool]] = []
+    try:
+        for region in regions:
+            tasks.append(start_sync(region, user, launch=False))
+    except BaseException as exc:
+        abandon(tasks_runner, tasks, exc)
+        raise
     created = [(task.task_id, task.region) for task, new in tasks if new]
     if created and tasks_runner.dispatch_group is not None:
         publish_group(tasks_runner, created)
         return [(leases.task_by_id(task.task_id) or task, new) for task, new in tasks]
-    new = [member for member in created if _claimed_here(tasks_runner, member[0])]
-    if new:
-        tasks_runner.submit(run_group, tasks_runner, new)
+    claimed = tasks_runner.take_claims()
+    if claimed:
+        tasks_runner.submit(run_group, tasks_runner, claimed)
     return tasks
+
+
+def abandon(tasks_runner: TaskRunner, tasks: list[tuple[Task, bool]], exc: BaseException) -> None:
+    """A group that cannot start: its claimed tasks end ``failed`` saying why, its new
+    tasks still queued (a broker's, not yet published) are withdrawn: none is left
+    ``syncing`` with no thread to run it, nor queued with no message."""
+    message = f"{NOT_STARTED}: {describe(exc)}"
+    started, lease = time.monotonic(), tasks_runner.dead_after.total_seconds()
+    for task_id, region in tasks_runner.take_claims():
+        live = tasks_runner.live(task_id) or LiveTask(region, lease)
+        tasks_runner.end_task(task_id, live, FAILED, message, [], started)
+    if tasks_runner.dispatch_group is not None:
+        for task, new in tasks:
+            if new:
+                leases.withdraw(task.task_id)
+
+
+def describe(exc: BaseException) -> str:
+    return exc.description if isinstance(exc, ApiError) else str(exc) or type(exc).__name__
 
 
 def publish_group(tasks_runner: TaskRunner, members: list[tuple[str, str]]) -> None:
@@ -108,11 +138,6 @@ def publish_group(tasks_runner: TaskRunner, members: list[tuple[str, str]]) -> N
         for task_id, _region in members:
             leases.withdraw(task_id)
         raise
-
-
-def _claimed_here(tasks_runner: TaskRunner, task_id: str) -> bool:
-    live = tasks_runner.live(task_id)
-    return live is not None and live.claimed
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -145,12 +170,12 @@ def run_group(tasks_runner: TaskRunner, members: list[tuple[str, str]]) -> None:
                 progress=_Progress(lives),
                 on_done=on_done,
                 cancel=lambda ref: lives[ref.full].should_stop(),
-                runs=Runs(run_id=f"{TASK_RUN}{members[0][0]}", is_dead=run_is_dead),
+                runs=Runs(run_id=f"{TASK_RUN}{members[0][0]}", is_dead=tasks_runner.run_is_dead),
             )
             gs.sync_regions(list(ids), options)
             db.session.remove()
     except Exception as exc:  # every failure must end the tasks, never leave them syncing
-        message = exc.description if isinstance(exc, ApiError) else str(exc) or type(exc).__name__
+        message = describe(exc)
         log.exception("Fan-out group %s failed", sorted(ids))
         for region in set(ids) - ended:
             lives[region].tracker.fail_unfinished()

@@ -18,6 +18,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from app import leases
+from app.errors import ApiError
 from app.leases import INTERRUPTED
 from app.metrics import record_progress
 from app.models import SYNCING, Task, db, db_now
@@ -37,6 +38,7 @@ class LeaseLoop:
     heartbeat_interval: float
     progress_interval: float
     queue_timeout: float
+    republish_after: float  # seconds without a worker hearing a queued task's message
     dispatch: Callable[[str, str], None] | None
     _lock: threading.Lock
     _stop: threading.Event
@@ -129,12 +131,36 @@ class LeaseLoop:
         return failed
 
     def claim_queued(self) -> None:
-        """Claim the queued tasks of free regions, as far as the pool has room."""
+        """Claim the queued tasks of free regions, as far as the pool has room; with a
+        broker, republish those whose message seems lost instead (workers claim)."""
+        if self._stop.is_set() or self._stopping.is_set():
+            return
+        if self.dispatch:
+            self.republish_unheard()
+            return
         room = self.max_workers - len(self.owned())
-        if room <= 0 or self._stop.is_set() or self._stopping.is_set() or self.dispatch:
+        if room <= 0:
             return
         for task_id, region in leases.claimable_tasks(room):
             self.try_claim(task_id, region)
+
+    def republish_unheard(self, limit: int = 100) -> int:
+        """A queued task of a free region that no worker claimed or put back within
+        ``republish_after`` seconds gets a new message (its own may be lost: a crash
+        between commit and publish, a purged queue, a failed republish). One process
+        wins each round; a duplicate message is dropped by the worker that gets it."""
+        now = db_now(db.session)
+        sent = 0
+        for task in leases.unheard(now, self.republish_after, limit):
+            if not leases.mark_republished(task, now):
+                continue
+            try:
+                self.dispatch(task.task_id, task.region)
+            except ApiError:  # the broker is down: the next round tries again
+                return sent
+            log.warning("Queued task %s of region %s republished", task.task_id, task.region)
+            sent += 1
+        return sent
 
     def report(self) -> None:
         """Store the changed progress of the running tasks (one small UPDATE each, at most

@@ -62,10 +62,17 @@ class TaskRunner(LeaseLoop):
         # process may take the task over (app.tasks.service.lease_timing_problem)
         self.own_lease = max(0.0, dead_after - 2 * heartbeat_interval)
         self.queue_timeout = queue_timeout
+        self.republish_after = heartbeat_interval  # raised by a broker (app/broker.py)
         self.final_write_attempts = final_write_attempts
-        self._worker: Worker | None = None
+        # made here, before any thread can ask: a lazy identity made by two threads at once
+        # gave the row one name and the runner another (its next heartbeat then failed)
+        self._worker_lock = threading.Lock()
+        self._worker: Worker = new_worker()
         self._live: dict[str, LiveTask] = {}  # the tasks this runner reserved or runs
         self._live_lock = threading.Lock()
+        # tasks claimed with launch=False, by the thread that claimed them: that caller
+        # (a fan-out group) runs exactly these, and ends them if it fails before
+        self._unlaunched: dict[str, tuple[str, int]] = {}
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="sync")
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -79,9 +86,11 @@ class TaskRunner(LeaseLoop):
 
     @property
     def worker(self) -> Worker:
-        """This runner's identity, made anew in a forked child (its pid changed)."""
-        if self._worker is None or self._worker.pid != os.getpid():
-            self._worker = new_worker()
+        """This runner's identity, made anew in a forked child (its pid changed), once."""
+        if self._worker.pid != os.getpid():
+            with self._worker_lock:
+                if self._worker.pid != os.getpid():
+                    self._worker = new_worker()
         return self._worker
 
     @property
@@ -104,6 +113,16 @@ class TaskRunner(LeaseLoop):
     def release(self, task_id: str) -> None:
         with self._live_lock:
             self._live.pop(task_id, None)
+            self._unlaunched.pop(task_id, None)
+
+    def take_claims(self) -> list[tuple[str, str]]:
+        """``(task id, region)`` of the tasks this thread claimed with ``launch=False`` and
+        has not run yet, handed over once: the caller runs them (or ends them). A task the
+        lease loop claimed meanwhile is not among them, so no task runs twice."""
+        me = threading.get_ident()
+        with self._live_lock:
+            mine = [task_id for task_id, (_, ident) in self._unlaunched.items() if ident == me]
+            return [(task_id, self._unlaunched.pop(task_id)[0]) for task_id in mine]
 
     def owned(self) -> list[str]:
         """The tasks of this runner (the ones it holds the lease of)."""
@@ -137,6 +156,15 @@ class TaskRunner(LeaseLoop):
             return self.live(task.task_id) is None
         return not pid_alive(pid)
 
+    def run_is_dead(self, run_id: str) -> bool:
+        """``run_is_dead`` from any thread: a fan-out group asks it from the core's own
+        threads, which have no application context (its own one, its session removed)."""
+        with self.app.app_context():
+            try:
+                return run_is_dead(run_id)
+            finally:
+                db.session.remove()
+
     def cancel_here(self, task_id: str) -> None:
         """Raise the flag now when this process runs the task (no wait for the poll)."""
         live = self.live(task_id)
@@ -164,6 +192,9 @@ class TaskRunner(LeaseLoop):
             live.claimed = True
         if launch:
             self.launch(task_id, region)
+        else:
+            with self._live_lock:
+                self._unlaunched[task_id] = (region, threading.get_ident())
         return True
 
     def launch(self, task_id: str, region: str) -> None:

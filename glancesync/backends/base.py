@@ -148,6 +148,27 @@ class Backend(Protocol):
         for a project missing there."""
         ...
 
+    def can_import(self, region: str) -> bool:
+        """Whether the region's Glance can copy an image of the master region itself
+        (``glance-download``; glancesync.transfer's ``auto`` asks)."""
+        ...
+
+    def import_copy(
+        self,
+        region: str,
+        master: Image,
+        is_public: bool,
+        properties: dict[str, Any],
+        progress: ProgressCallback | None = None,
+        *,
+        source_region: str,
+        timeout: float,
+    ) -> Image:
+        """The region's Glance copies ``master`` (an image of ``source_region``) itself;
+        the copy is verified like an upload before it is returned. BackendError when the
+        import fails, times out or is cancelled (the importing image deleted)."""
+        ...
+
 
 def full_region_name(target_name: str, region: str) -> str:
     return region if target_name == "master" else f"{target_name}:{region}"

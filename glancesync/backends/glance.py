@@ -41,6 +41,7 @@ from glancesync.backends.glance_errors import (
     tls_reason,
 )
 from glancesync.backends.glance_http import check_content_range, ranged_body
+from glancesync.backends.glance_import import ImportTransaction, advertises, import_request
 from glancesync.backends.glance_members import GlanceMembers
 from glancesync.backends.glance_records import (
     JSON_PATCH_TYPE,
@@ -272,6 +273,49 @@ class GlanceBackend(GlanceMembers):
             progress,
             client=lambda: self._client(region, "data"),
             reason=self._reason,
+            retry=self.retry,
+        ).run()
+        return to_image(record, full)
+
+    # ------------------------------------------------------------ server-side copies
+
+    def can_import(self, region: str) -> bool:
+        """Whether the region's Glance advertises glance-download (``GET /v2/info/import``);
+        an error counts as no (the copy then goes through this host)."""
+        try:
+            _, info = self._client(region, "list").http_client.get("/v2/info/import")
+            return advertises(info or {})
+        except Exception as exc:  # noqa: BLE001 - the caller copies through this host
+            LOG.info("%s: import methods unknown: %s", self.full_name(region), self._reason(exc))
+            return False
+
+    def import_copy(
+        self,
+        region: str,
+        master: Image,
+        is_public: bool,
+        properties: dict[str, Any],
+        progress: ProgressCallback | None = None,
+        *,
+        source_region: str,
+        timeout: float,
+    ) -> Image:
+        """The region's Glance copies ``master`` (an image of ``source_region``, a region of
+        this target) itself; the copy is verified like an upload (glance_import)."""
+        full = self.full_name(region)
+        with self._reported(f"{full}: Import of {master.name} Failed."):
+            client = self._client(region, "data")
+        interface = self.target.import_interface or self.target.connection.interface
+        record = ImportTransaction(
+            full,
+            master,
+            is_public,
+            properties,
+            progress,
+            client=client,
+            reason=self._reason,
+            request=import_request(source_region, master.id, interface),
+            timeout=timeout,
             retry=self.retry,
         ).run()
         return to_image(record, full)

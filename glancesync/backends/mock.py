@@ -516,3 +516,21 @@ class MockBackend:
     def project_ids(self, names: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
         prefix = self._project_prefix()
         return {n: f"{prefix}{n[0]}id" if n[1] == "Default" else None for n in names}
+
+    def can_import(self, region: str) -> bool:
+        """The mock has no Glance to import server-side (glancesync.transfer): ``auto``
+        copies through this host, ``glance-download`` fails each copy."""
+        return False
+
+    def import_copy(
+        self,
+        region: str,
+        master: Image,
+        is_public: bool,
+        properties: dict[str, Any],
+        progress: ProgressCallback | None = None,
+        *,
+        source_region: str,
+        timeout: float,
+    ) -> Image:
+        raise BackendError(f"{self.full_name(region)}: the mock cannot import server-side")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from glancesync import transfer
 from glancesync.condition import Condition, ConditionError, compile_condition
 from glancesync.config import options
 from glancesync.config.connection import MASTER, read_connection, some_source
@@ -74,6 +75,9 @@ def _drop_master_prefix(name: str) -> str:
 def _build_target(section: Section, environ: Mapping[str, str], warnings: list[str]) -> Target:
     connection, cloud = read_connection(section, environ, warnings)
     values = _typed(section, options.TARGET)
+    problem = transfer.misconfigured(section.name, values["transfer"])
+    if problem is not None:
+        raise section.error("transfer", problem)
     return Target(name=section.name, connection=connection, cloud=cloud, **values)
 
 

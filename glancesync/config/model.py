@@ -38,7 +38,9 @@ class Target:
     accept_members: bool = default(TARGET, "accept_members")
     keep_old: int | None = default(TARGET, "keep_old")
     convert_to: str = default(TARGET, "convert_to")  # "" (no conversion), "raw" or "qcow2"
-    convert_on_import: bool = default(TARGET, "convert_on_import")
+    transfer: str = default(TARGET, "transfer")  # glancesync.transfer
+    import_timeout: int = default(TARGET, "import_timeout")
+    import_interface: str = default(TARGET, "import_interface")
 
 
 @dataclass

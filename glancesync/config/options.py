@@ -87,9 +87,11 @@ TARGET = _table(
     # The disk format this target's copies are converted to (glancesync.convert; README
     # "Converting images"); "" copies every image in its master format.
     Option("convert_to", CHOICE, "", choices=("raw", "qcow2")),
-    # The region's Glance converts on import (glance-download copies only); accepted here,
-    # used by the import path.
-    Option("convert_on_import", BOOL, False),
+    # How copies travel (glancesync.transfer): through this host, or server-side
+    Option("transfer", CHOICE, "proxy", choices=("proxy", "glance-download", "auto")),
+    Option("import_timeout", INT, 1800, minimum=1),  # seconds one server-side import may take
+    # The endpoint interface the region's Glance fetches the master from ("": the target's)
+    Option("import_interface", TEXT, ""),
 )
 
 MAIN_OPTIONS = frozenset(MAIN)

@@ -143,8 +143,7 @@ def test_messages_name_the_formats():
 
 def test_option_is_validated():
     base = "[main]\nmaster_region = Spain2\n[master]\ncredential = u,cA==,http://k/v3,t\n"
-    config = load_config(base + "convert_to = RAW\nconvert_on_import = true\n", environ={})
-    assert (config.master.convert_to, config.master.convert_on_import) == ("raw", True)
+    assert load_config(base + "convert_to = RAW\n", environ={}).master.convert_to == "raw"
     assert load_config(base, environ={}).master.convert_to == ""
     with pytest.raises(ConfigError, match="convert_to"):
         load_config(base + "convert_to = vmdk\n", environ={})
