@@ -25,15 +25,16 @@ from app.errors import register_error_handlers
 from app.logs import configure_logging
 from app.metrics import init_metrics
 from app.models import Task, db
-from app.oslo_config import build_conf
+from app.oslo_config import OSLO_CONF, build_conf
 from app.policy import make_enforcer
 from app.regions import REFRESH_SECONDS, init_core
 from app.routes import bp
 from app.settings import (
     database_url,
+    driver_url,
     flask_config_file,
+    is_mysql,
     load_settings,
-    psycopg_url,
 )
 from app.tasks import init_tasks
 from app.ui import init_ui
@@ -85,7 +86,7 @@ def create_app(
     app.config["RUNNING_FROM"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     explicit = test_config.get("SQLALCHEMY_DATABASE_URI")
     url = (
-        psycopg_url(explicit)
+        driver_url(explicit)
         if explicit
         else database_url(settings, environ, flask_uri, app.instance_path)
     )
@@ -112,7 +113,7 @@ def init_security(app: Flask, settings) -> None:
     does not parse stops the service here (SettingsError)."""
     app.config.setdefault("VIEWER_ROLES", settings.openstack.viewer_roles)
     conf = build_conf(settings.settings_file, settings.openstack)
-    app.extensions["glancesync.oslo_conf"] = conf
+    app.extensions[OSLO_CONF] = conf
     enforcer = make_enforcer(conf, app.config["REQUIRED_ROLES"], app.config["VIEWER_ROLES"])
     validator = app.config["TOKEN_VALIDATOR"] or KeystoneValidator(settings.openstack, conf)
     init_auth(app, validator, enforcer)
@@ -122,7 +123,9 @@ def configure_database(app: Flask, url: str, pool_size: int = 5) -> None:
     """Database URL of 11.3 (a test URL wins), engine options, Flask-Migrate.
 
     SQLite runs in WAL mode (readers never wait for the writer) and serves one host only;
-    PostgreSQL gets ``[database] POOL_SIZE`` connections per process."""
+    PostgreSQL and MySQL/MariaDB get ``[database] POOL_SIZE`` connections per process.
+    MySQL runs READ COMMITTED, as PostgreSQL does by default: under its REPEATABLE READ
+    a lease loop would keep reading the snapshot of its first SELECT (docs/deploy)."""
     app.config["SQLALCHEMY_DATABASE_URI"] = url
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     sqlite = url.startswith("sqlite")
@@ -133,6 +136,8 @@ def configure_database(app: Flask, url: str, pool_size: int = 5) -> None:
     else:
         options.setdefault("pool_pre_ping", True)
         options.setdefault("pool_size", pool_size)
+    if is_mysql(url):
+        options.setdefault("isolation_level", "READ COMMITTED")
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     if sqlite:

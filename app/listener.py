@@ -25,6 +25,7 @@ from app.autosync import NOTIFICATIONS, automatic_regions, start_automatic
 from app.debounce import Debouncer
 from app.errors import ApiError
 from app.events import EventFilter
+from app.oslo_config import service_conf
 from app.regions import core
 from app.settings import NotificationSettings, SettingsError
 from app.tasks import EXTENSION as RUNNER
@@ -49,21 +50,17 @@ class Endpoint:
             log.exception("Notification %s could not be handled", event_type)
 
 
-def _oslo() -> tuple[Any, Any]:
-    """oslo.messaging and a ConfigOpts of its own (no config file is read)."""
+def _oslo_messaging() -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # eventlet's deprecation, imported but not used
         import oslo_messaging
-        from oslo_config import cfg
-    conf = cfg.ConfigOpts()
-    conf([], project="glancesync", default_config_files=[], default_config_dirs=[])
-    return oslo_messaging, conf
+    return oslo_messaging
 
 
-def broker_reachable(url: str, timeout: float = 2.0) -> bool:
+def broker_reachable(url: str, conf: Any, timeout: float = 2.0) -> bool:
     """A TCP connection to one of the URL's hosts: oslo.messaging's own first connection
     retries forever and could not be interrupted by SIGTERM."""
-    oslo_messaging, conf = _oslo()
+    oslo_messaging = _oslo_messaging()
     for host in oslo_messaging.TransportURL.parse(conf, url).hosts:
         try:
             socket.create_connection((host.hostname, host.port or 5672), timeout).close()
@@ -73,13 +70,20 @@ def broker_reachable(url: str, timeout: float = 2.0) -> bool:
     return False
 
 
-def oslo_listener(settings: NotificationSettings, endpoint: Endpoint) -> Any:
-    """A started-later oslo.messaging notification listener for the configured topics."""
-    oslo_messaging, conf = _oslo()
+def oslo_listener(settings: NotificationSettings, endpoint: Endpoint, conf: Any) -> Any:
+    """A started-later oslo.messaging notification listener for the configured topics.
+
+    It consumes a queue of its own (the pool ``[notifications] POOL``) bound to Glance's
+    exchange: without a pool it would share ``notifications.info`` with telemetry, and
+    the two would split the master's events between them. ``conf`` holds the cfg's
+    ``[oslo_messaging_rabbit]`` (TLS, quorum queues, heartbeats)."""
+    oslo_messaging = _oslo_messaging()
     transport = oslo_messaging.get_notification_transport(conf, url=settings.transport_url)
-    targets = [oslo_messaging.Target(topic=topic) for topic in settings.topics]
+    targets = [
+        oslo_messaging.Target(topic=topic, exchange=settings.exchange) for topic in settings.topics
+    ]
     return oslo_messaging.get_notification_listener(
-        transport, targets, [endpoint], executor="threading"
+        transport, targets, [endpoint], executor="threading", pool=settings.pool
     )
 
 
@@ -94,6 +98,7 @@ class Listener:
                 "ERROR: manage.py listen needs [notifications] TRANSPORT_URL in "
                 f"{app.config['SETTINGS'].settings_file}"
             )
+        self.conf = service_conf(app)  # an unreadable cfg stops ``listen`` here
         self.debouncer = Debouncer(self.settings.quiet, self.settings.max_wait, clock)
         self.clock = clock
         self.filter: EventFilter | None = None
@@ -121,7 +126,8 @@ class Listener:
         the region list, then consume the notifications."""
         start_service(self.app)
         self.filter = self._event_filter()
-        while not self._stop.is_set() and not broker_reachable(self.settings.transport_url):
+        url = self.settings.transport_url
+        while not self._stop.is_set() and not broker_reachable(url, self.conf):
             log.error("The message broker of [notifications] TRANSPORT_URL is unreachable")
             self._stop.wait(RETRY_SETUP)
         with self._life:
@@ -129,7 +135,7 @@ class Listener:
                 return
             self._trigger = threading.Thread(target=self._trigger_loop, name="listen-trigger")
             self._trigger.start()
-            self._oslo = oslo_listener(self.settings, Endpoint(self.on_event))
+            self._oslo = oslo_listener(self.settings, Endpoint(self.on_event), self.conf)
             self._oslo.start()
         regions = [region for region, _ in self.filter.regions]
         log.info("Listening to the master's notifications; regions %s", regions)

@@ -1,21 +1,23 @@
 """One oslo.config object for every oslo library the service uses.
 
-keystonemiddleware (``[keystone_authtoken]``), oslo.policy (``[oslo_policy]``) and, later,
-oslo.messaging (``[oslo_messaging_rabbit]``) each read their own section of
-``fiware-glancesync.cfg``, written exactly as operators already write them for any
-OpenStack API. The service's ``[openstack]`` keys give the defaults of
-``[keystone_authtoken]`` (its credentials, CA, interface), so a file without that section
-keeps working; a key written in ``[keystone_authtoken]`` wins.
+keystonemiddleware (``[keystone_authtoken]``), oslo.policy (``[oslo_policy]``) and
+oslo.messaging (``[oslo_messaging_rabbit]``: TLS CA, quorum queues, heartbeats) each
+read their own section of ``fiware-glancesync.cfg``, written exactly as operators
+already write them for any OpenStack API. The service's ``[openstack]`` keys give the
+defaults of ``[keystone_authtoken]`` (its credentials, CA, interface), so a file without
+that section keeps working; a key written in ``[keystone_authtoken]`` wins.
 """
 
 from __future__ import annotations
 
+from flask import Flask
 from oslo_config import cfg
 
 from app.settings import OpenStackSettings, SettingsError
 from glancesync import __version__
 
 AUTHTOKEN = "keystone_authtoken"
+OSLO_CONF = "glancesync.oslo_conf"  # the app.extensions key of the one object
 PROJECT = "glancesync"
 # The service's own validation cache keeps an answer this long (keystonemiddleware's
 # default): a revoked token or a removed role is refused at the latest after it.
@@ -28,7 +30,14 @@ def build_conf(settings_file: str | None, openstack: OpenStackSettings) -> cfg.C
     conf = cfg.ConfigOpts()
     files = [settings_file] if settings_file else []
     try:
-        conf([], project=PROJECT, version=__version__, default_config_files=files)
+        # only the service's own file: no *.conf.d folder is read behind the operator's back
+        conf(
+            [],
+            project=PROJECT,
+            version=__version__,
+            default_config_files=files,
+            default_config_dirs=[],
+        )
     except cfg.Error as exc:
         raise SettingsError(
             f"ERROR: Cannot read {settings_file} for the oslo libraries: {exc}"
@@ -89,3 +98,13 @@ def _credential_defaults(openstack: OpenStackSettings) -> dict[str, str]:
         "application_credential_name": conn.application_credential_name,
         "application_credential_secret": conn.application_credential_secret,
     }
+
+
+def service_conf(app: Flask) -> cfg.ConfigOpts:
+    """The app's one oslo.config object (made by the application factory; built here on
+    first use for an app made without it, e.g. the listener's own)."""
+    conf = app.extensions.get(OSLO_CONF)
+    if conf is None:
+        settings = app.config["SETTINGS"]
+        conf = app.extensions[OSLO_CONF] = build_conf(settings.settings_file, settings.openstack)
+    return conf

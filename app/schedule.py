@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 
 from croniter import croniter
 from flask import Flask
-from sqlalchemy import DateTime, String, inspect, or_, select, text, update
+from sqlalchemy import String, inspect, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.autosync import SCHEDULE, automatic_regions, start_automatic
-from app.models import db, utcnow
+from app.models import MYSQL_DIALECTS, MYSQL_NOW, LeaseTime, db, utcnow
 from app.settings import ScheduleSettings
 from app.workers import new_worker
 
@@ -36,9 +36,9 @@ class SchedulerLease(db.Model):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(255), nullable=False)
-    expires: Mapped[datetime] = mapped_column(DateTime, nullable=False)
-    next_run: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    last_run: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    expires: Mapped[datetime] = mapped_column(LeaseTime, nullable=False)
+    next_run: Mapped[datetime | None] = mapped_column(LeaseTime, nullable=True)
+    last_run: Mapped[datetime | None] = mapped_column(LeaseTime, nullable=True)
 
 
 def next_run_after(schedule: ScheduleSettings, moment: datetime) -> datetime:
@@ -49,13 +49,15 @@ def next_run_after(schedule: ScheduleSettings, moment: datetime) -> datetime:
 
 
 def db_now() -> datetime:
-    """The database's clock, naive UTC (the Python clock for other databases)."""
+    """The database's clock, naive UTC."""
     dialect = db.engine.dialect.name
     if dialect == "postgresql":
         return db.session.execute(text("SELECT timezone('UTC', clock_timestamp())")).scalar_one()
     if dialect == "sqlite":
         value = db.session.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"))
         return datetime.fromisoformat(value.scalar_one())
+    if dialect in MYSQL_DIALECTS:
+        return db.session.execute(text(MYSQL_NOW)).scalar_one()
     return utcnow()
 
 

@@ -42,6 +42,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 sys.path[:0] = [str(BENCH_DIR), str(REPO)]
 
+from peers import make_session  # noqa: E402
 from proxy import TokenBucket  # noqa: E402
 
 from testbed import Testbed  # noqa: E402
@@ -170,20 +171,9 @@ def glance_ports(tb: Testbed) -> list[int]:
 
 
 def admin_session(tb: Testbed) -> Any:
-    from keystoneauth1 import session
-    from keystoneauth1.identity import v3
-
-    ks = tb.info["keystones"]["keystone-1"]
-    cred = ks["admin"]
-    auth = v3.Password(
-        auth_url=ks["url"],
-        username=cred["username"],
-        password=cred["password"],
-        project_name=cred["project_name"],
-        user_domain_name="Default",
-        project_domain_name="Default",
-    )
-    return session.Session(auth=auth, timeout=600)
+    """The master Keystone's admin session (bench/peers.py's session of a credential)."""
+    cred = tb.info["keystones"]["keystone-1"]["admin"]
+    return make_session({**cred, "auth_url": tb.info["keystones"]["keystone-1"]["url"]})
 
 
 def glance(sess: Any, region: str, interface: str = "public") -> Any:

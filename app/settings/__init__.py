@@ -14,6 +14,8 @@ from app.settings.database import (
     DATABASE_PATH_VAR,
     DATABASE_URL_VAR,
     database_url,
+    driver_url,
+    is_mysql,
     psycopg_url,
 )
 from app.settings.loading import (
@@ -63,6 +65,8 @@ __all__ = [
     "load_settings",
     "locate",
     "psycopg_url",
+    "driver_url",
+    "is_mysql",
     "read_settings",
     "role_list",
 ]

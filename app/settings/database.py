@@ -16,14 +16,14 @@ DATABASE_FILE = "glancesyncapi.db"
 def database_url(
     settings: Settings, environ: Mapping[str, str], flask_uri: str | None, instance_path: str
 ) -> str:
-    """The SQLAlchemy URL in the order of 11.3, with PostgreSQL mapped to psycopg 3."""
+    """The SQLAlchemy URL in the order of 11.3, with the drivers of ``driver_url``."""
     url = (
         environ.get(DATABASE_URL_VAR, "")
         or settings.database_url
         or flask_uri
         or _sqlite_url(environ.get(DATABASE_PATH_VAR, "") or instance_path)
     )
-    return psycopg_url(url)
+    return driver_url(url)
 
 
 def _sqlite_url(folder: str) -> str:
@@ -31,9 +31,27 @@ def _sqlite_url(folder: str) -> str:
     return "sqlite:///" + os.path.join(os.path.abspath(folder), DATABASE_FILE)
 
 
-def psycopg_url(url: str) -> str:
-    """``postgresql://`` and ``postgres://`` use psycopg 3 (psycopg2 is not a dependency)."""
-    for prefix in ("postgresql://", "postgres://"):
+# A URL without a driver gets the one the package's extras install: psycopg 3 (psycopg2
+# is not a dependency) and PyMySQL (pure Python; mysqlclient would need a compiler).
+_DRIVERS = {
+    "postgresql://": "postgresql+psycopg://",
+    "postgres://": "postgresql+psycopg://",
+    "mysql://": "mysql+pymysql://",
+    "mariadb://": "mysql+pymysql://",
+}
+
+
+def driver_url(url: str) -> str:
+    """The URL with the driver of its database when it names none."""
+    for prefix, replacement in _DRIVERS.items():
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
+            return replacement + url[len(prefix) :]
     return url
+
+
+psycopg_url = driver_url  # the earlier name, kept for importers
+
+
+def is_mysql(url: str) -> bool:
+    """MySQL or MariaDB, whatever the driver named."""
+    return url.split(":", 1)[0].split("+", 1)[0] in ("mysql", "mariadb")

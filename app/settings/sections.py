@@ -24,6 +24,10 @@ class NotificationSettings:
 
     transport_url: str = field(default="", repr=False)  # may hold the broker password
     topics: tuple[str, ...] = ("notifications",)
+    # The listener's own queue (oslo.messaging's pool) on Glance's exchange: the shared
+    # ``notifications.info`` queue belongs to telemetry and is never ours to drain.
+    pool: str = "glancesync"
+    exchange: str = "glance"
     quiet: float = 2.0
     max_wait: float = 10.0
 
@@ -82,9 +86,18 @@ class Settings:
 
 def read_notifications(reader: Reader) -> NotificationSettings:
     section = "notifications"
+    names = {}
+    for key, default in (("POOL", NotificationSettings.pool), ("EXCHANGE", "glance")):
+        names[key] = reader.get(section, key, default).strip()
+        if not names[key]:
+            raise SettingsError(
+                f"ERROR: Key {key} in section [{section}] of {reader.path} must not be empty"
+            )
     return NotificationSettings(
         transport_url=reader.get(section, "TRANSPORT_URL", ""),
         topics=reader.get_list(section, "TOPICS") or NotificationSettings.topics,
+        pool=names["POOL"],
+        exchange=names["EXCHANGE"],
         quiet=reader.get_seconds(section, "QUIET", NotificationSettings.quiet),
         max_wait=reader.get_seconds(section, "MAX_WAIT", NotificationSettings.max_wait),
     )

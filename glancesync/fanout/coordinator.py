@@ -80,7 +80,7 @@ class _Shared:
     unspooled: bool = False  # the spool could not be created: every region reads alone
     # the joined regions' logs: the reader's warnings (retries, resumes) concern each one,
     # including regions that join later (the list grows; regionlog reads it as it is)
-    loggers: list[regionlog.Target] = field(default_factory=list)
+    loggers: regionlog.SharedLog = field(default_factory=regionlog.SharedLog)
 
 
 class FanOut:
@@ -258,7 +258,7 @@ class FanOut:
             entry.starting = True
             outcome = Starts()
         entry.joined.add(region)
-        entry.loggers.extend(regionlog.current())
+        entry.loggers.join(regionlog.current())
         self._position[region] = master.id
         self._update_pending()
         return outcome

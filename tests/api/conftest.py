@@ -2,18 +2,18 @@
 
 Every test that uses ``app`` runs twice: on SQLite and on PostgreSQL
 (``postgresql://postgres@127.0.0.1:5432/test``, which must be reachable: the run fails,
-it does not skip). Each session gets fresh databases whose schema is made by the Alembic
-migrations, so the migrations are tested on both. Syncs use the real core library with
-the CSV mock backend (GLANCESYNC_USE_MOCK).
+it does not skip). The modules marked ``all_databases`` (leases, tasks, groups, cancel,
+migrations) run on MariaDB too (``root@127.0.0.1:3306``, required the same way). Each
+session gets fresh databases whose schema is made by the Alembic migrations, so the
+migrations are tested on each. Syncs use the real core library with the CSV mock backend
+(GLANCESYNC_USE_MOCK).
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -24,16 +24,22 @@ from app.models import db
 from app.tasks import TaskRunner
 from app.workers import process_scope
 from tests.api.fakes import FakeValidator
+from tests.support.databases import fresh_database
 from tests.support.service_app import clean, make_app
 from tests.support.service_files import (
     BACKUPS,
     CORE_CONFIG,
     FAULTS,
     LOGGING_CFG,
-    POSTGRES_ADMIN_URL,
     SERVER_CFG,
     SERVICE_PASSWORD,
 )
+
+DATABASES = [
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.postgres),
+    pytest.param("mariadb", marks=pytest.mark.mariadb),
+]
 
 
 # -- files ---------------------------------------------------------------------------------
@@ -82,16 +88,23 @@ def migrate_schema(url: str, environ: dict[str, str]) -> None:
         db.engine.dispose()
 
 
-def postgres_admin() -> psycopg.Connection:
-    try:
-        return psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {POSTGRES_ADMIN_URL} is required by tests/api: {exc}")
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """MariaDB runs only the modules marked ``all_databases``; the rest of the API suite
+    stays on SQLite and PostgreSQL."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_mariadb = callspec is not None and callspec.params.get("database_url") == "mariadb"
+        if on_mariadb and item.get_closest_marker("all_databases") is None:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
-@pytest.fixture(
-    scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="session", params=DATABASES)
 def database_url(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
@@ -103,16 +116,9 @@ def database_url(
         migrate_schema(url, server_files)
         yield url
         return
-    name = f"glancesync_api_{uuid.uuid4().hex[:12]}"
-    with postgres_admin() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    try:
+    with fresh_database(request.param) as url:
         migrate_schema(url, server_files)
         yield url
-    finally:
-        with postgres_admin() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # -- applications --------------------------------------------------------------------------

@@ -20,6 +20,9 @@ from app.tasks import TaskRunner
 from tests.api.fakes import ADMIN
 from tests.support.service_app import wait_for_task
 
+# Run on SQLite, PostgreSQL and MariaDB (tests/api/conftest.py).
+pytestmark = pytest.mark.all_databases
+
 AUTH = {"X-Auth-Token": ADMIN}
 
 

@@ -23,6 +23,9 @@ from tests.support.service_app import make_app, wait_for_task
 from tests.support.service_files import SERVICE_PASSWORD
 from tests.support.task_rows import HOST, add_task, dead_pid, stored
 
+# Run on SQLite, PostgreSQL and MariaDB (tests/api/conftest.py).
+pytestmark = pytest.mark.all_databases
+
 AUTH = {"X-Auth-Token": ADMIN}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from keystoneauth1 import exceptions as ksa
@@ -92,14 +93,17 @@ def test_parallel_region_file_gets_the_backend_warnings(tmp_path):
 
 
 class ResumingSource:
-    """Master data whose read resumes once, as ApiSource does (the warning included)."""
+    """Master data whose read resumes once, as ApiSource does (the warning included);
+    ``warned`` is set once the warning is given."""
 
-    def __init__(self, size: int = 4000):
+    def __init__(self, size: int = 4000, warned: threading.Event | None = None):
         self.size = size
+        self.warned = warned or threading.Event()
 
     def chunks(self):
         yield b"a" * 1000
         regionlog.warning(RESUME_LOG, "master image %s: stream broke after %d bytes", "m-1", 1000)
+        self.warned.set()
         for _ in range(1, self.size // 1000):
             yield b"a" * 1000
 
@@ -109,8 +113,10 @@ RESUME_LOG = logging.getLogger("glancesync.backends.glance_data")
 
 def test_a_shared_master_read_warns_every_region_that_shares_it(caplog, log_lines):
     """--parallel: regions uploading the same image share one read (fan-out); a resume of
-    that read concerns each of them, so each region's log says so."""
-    fanout = FanOut(lambda master: ResumingSource(), join_timeout=5.0)
+    that read concerns each of them, so each region's log says so — Caceres too, though
+    it joins the read only after the warning was given (its data went through it)."""
+    warned = threading.Event()
+    fanout = FanOut(lambda master: ResumingSource(warned=warned), join_timeout=5.0)
     image = Image(name="cirros", id="m-1", size=4000)
     regions = ["Burgos", "Caceres"]
     fanout.expect(image.id, regions)
@@ -118,6 +124,8 @@ def test_a_shared_master_read_warns_every_region_that_shares_it(caplog, log_line
 
     def upload(region: str) -> bytes:
         log, _ = logs[region]
+        if region == "Caceres":  # the late joiner: after the shared read warned
+            assert warned.wait(10), "the shared read never warned"
         with regionlog.region_logging(log, region):
             return b"".join(fanout.source_for(region, image).chunks())
 
