@@ -35,6 +35,7 @@ from glancesync.regionlock import BUSY, RegionBusy, RegionLock, lock_path, usabl
 from glancesync.regions import RegionRef, expand_target, parse_region, region_list
 from glancesync.result import RegionResult
 from glancesync.selection import Catalogue, master_catalogue, region_map, synchronisable
+from glancesync.sharing import MasterMembers, member_plans
 from glancesync.status import RegionStatus, region_status
 from glancesync.transfer import PROXY, RegionTransfer, falls_back, needs_probe, region_path
 
@@ -73,6 +74,7 @@ class GlanceSync:
         # The run of syncs that name none (``runs=None``): one id per GlanceSync, so a
         # later sync of this object deletes what an earlier one of it left.
         self.runs = _default_runs()
+        self._masters: MasterMembers | None = None  # the master's members, read once a run
 
     # -- regions -------------------------------------------------------------------------
     def parse(self, name: str) -> RegionRef:
@@ -119,6 +121,7 @@ class GlanceSync:
         refs = prefetch or []
         self._prefetch.start(refs, self._listing)
         backend = self.backends["master"]
+        self._masters = MasterMembers(backend, self.config.main.master_region)
         try:
             images = backend.list_images(self.config.main.master_region)
             catalogue = master_catalogue(images, backend.tenant_id())
@@ -150,9 +153,15 @@ class GlanceSync:
             replaced = marked.replaced()
             images = [image for image in images if image.id not in replaced]
         kept, more = region_map(images, wanted, target, tenant_id, ref.full)
-        for warning in warnings + more:
+        masters = self._masters or MasterMembers(
+            self.backends["master"], self.config.main.master_region
+        )
+        members, shared = member_plans(
+            masters, self.backends[ref.target], ref.name, wanted, kept, target
+        )
+        for warning in warnings + more + shared:
             log.warning(warning)
-        status = region_status(wanted, kept, target, catalogue.unresolved)
+        status = region_status(wanted, kept, target, catalogue.unresolved, members)
         return RegionView(ref, target, tenant_id, images, wanted, status, marked)
 
     def region_statuses(
@@ -304,6 +313,9 @@ class GlanceSync:
             run_id=runs.run_id,
             busy=prepared.marked.busy,
             busy_now=self._busy_now(ref, view, runs),
+            listing=view.images,
+            tenant_id=view.tenant_id,
+            keep_old=view.target.keep_old,
             spool_dir=self.config.main.spool_dir or None,
             transfer=prepared.transfer or self._transfer(ref, view.target, prepared.log),
         )

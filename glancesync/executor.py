@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from glancesync import convert, converted, regionlog
+from glancesync import convert, converted, member_sync, old_versions, regionlog
 from glancesync import planner as pl
 from glancesync import result as rs
 from glancesync import status as st
 from glancesync.backends.base import UPLOAD_MARKER, Backend, ImageSource, ProgressCallback
 from glancesync.errors import BackendError, Cancelled, Interrupted
-from glancesync.image import Image
+from glancesync.image import RENAMED_AT, Image
 from glancesync.planner import Action, Plan
+from glancesync.retention import renamed_now
 from glancesync.transfer import GLANCE_DOWNLOAD, PROXIED, PROXY, RegionTransfer, image_path
 
 __all__ = ["Cancelled", "Executor", "ProgressFactory", "SourceFor", "initial_results"]
@@ -100,6 +101,9 @@ class Executor:
         run_id: str = "",
         busy: frozenset[str] = frozenset(),
         busy_now: Callable[[str], bool] | None = None,
+        listing: list[Image] | tuple[Image, ...] = (),
+        tenant_id: str = "",
+        keep_old: int | None = None,
         spool_dir: str | None = None,
         transfer: RegionTransfer = PROXIED,
     ):
@@ -115,6 +119,11 @@ class Executor:
         self.source_for, self.progress = source_for, progress
         self.should_cancel = should_cancel or (lambda: False)
         self.uploaded_bytes = 0
+        # keep_old (glancesync.old_versions): the region's whole listing, and the images
+        # this run renamed or deleted, by id
+        self.listing, self.tenant_id, self.keep_old = list(listing), tenant_id, keep_old
+        self.renamed: dict[str, Image] = {}
+        self.deleted: set[str] = set()
         self.spool_dir = spool_dir  # where converted copies are made (glancesync.convert)
         # Server-side copies (glancesync.transfer): the region's path, the path each copy
         # took (for the results), and the bytes that never crossed this host.
@@ -157,11 +166,40 @@ class Executor:
                 if entry is not None and action.kind not in pl.WARNINGS:
                     entry.result = rs.PLANNED if self.dry_run else rs.DONE
                     entry.transfer = self.paths.get(action.name)
+            result.images += self._old_versions()
             result.summary = self._summary()
             self.log.info(result.summary)
             return result
         finally:
             self._hook("ended", failed_upload)
+
+    def _old_versions(self) -> list[rs.ImageResult]:
+        if self.keep_old is None:
+            return []
+        images = [self.renamed.get(i.id, i) for i in self.listing if i.id not in self.deleted]
+        seen = {i.id for i in images}
+        images += [i for i in self.renamed.values() if i.id not in seen]
+        return old_versions.keep_old(
+            self.backend,
+            self.region,
+            self.full,
+            self.log,
+            images,
+            self.tenant_id,
+            self.keep_old,
+            self.dry_run,
+        )
+
+    def _renamed(self, image: Image, name: str) -> None:
+        """Marks an image this run renames (a real run writes the mark; a dry-run only
+        counts it), so keep_old sees it."""
+        when = renamed_now()
+        if self.dry_run:
+            image = image.copy(name=name)
+            image.user_properties[RENAMED_AT] = when
+        else:
+            image = self.backend.mark_renamed(self.region, image, when)
+        self.renamed[image.id] = image
 
     def _planned_bytes(self) -> int:
         return 0 if self.dry_run else self.plan.upload_bytes
@@ -222,22 +260,31 @@ class Executor:
             )
 
     def _obsolete(self, a: Action) -> None:
+        renaming = a.name != a.region_image.name
         if self.dry_run:
             self.log.info(f"{self.full}: Obsolete image pending to update {a.name}")
+            if renaming:
+                self._renamed(a.region_image, a.name)
             return
         self.log.info(f"{self.full}: updating obsolete image {a.name}")
-        self.backend.update(self.region, a.region_image, a.name, a.is_public, a.properties)
+        image = self.backend.update(self.region, a.region_image, a.name, a.is_public, a.properties)
+        if renaming:
+            self._renamed(image, a.name)
 
     def _update(self, a: Action) -> None:
         if self.dry_run:
             self.log.info(f"{self.full}: Image pending to update the metadata {a.name}")
             self._resolve(a)  # the same warnings as the real run
+            member_sync.log_planned(self.log, self.full, a)
             return
         self.log.info(f"{self.full}: Updating the metadata of image {a.name}")
         current = self.map[a.name]
         props = {**a.properties, **self._resolve(a)}
-        self.map[a.name] = self.backend.update(
+        updated = self.backend.update(
             self.region, current, a.name, a.is_public, props, attributes=a.attributes or None
+        )
+        self.map[a.name] = member_sync.share(
+            self.backend, self.region, self.full, self.log, a, updated
         )
 
     def _upload(self, a: Action) -> None:
@@ -261,6 +308,9 @@ class Executor:
             self.log.info(f"{self.full}: Pending: {a.name} ({mb} MB{via})")
             if path != PROXY:
                 self.imported_bytes += a.size
+            member_sync.log_planned(self.log, self.full, a)
+            if a.kind == pl.RENAME:
+                self._renamed(a.region_image, f"{a.name}.old")
             # stands for the copy the real run would make: later references resolve to it
             self.map[a.name] = a.master
             return
@@ -268,11 +318,16 @@ class Executor:
         if self.run_id:
             props[UPLOAD_MARKER] = self.run_id  # the backend removes it once verified
         new = self._import(a, props) if path == GLANCE_DOWNLOAD else self._send(a, props)
+        new = member_sync.share(self.backend, self.region, self.full, self.log, a, new)
         old = a.region_image
         if a.kind == pl.REPLACE:
             self.backend.delete(self.region, old.id)
+            self.deleted.add(old.id)
         elif a.kind == pl.RENAME:
-            self.backend.update(self.region, old, f"{a.name}.old", False, old.user_properties)
+            renamed = self.backend.update(
+                self.region, old, f"{a.name}.old", False, old.user_properties
+            )
+            self._renamed(renamed, f"{a.name}.old")
         self.map[a.name] = new
 
     def _send(self, a: Action, props: dict, callback: _ChunkGuard | None = None) -> Image:

@@ -44,6 +44,9 @@ FOLLOWED = ("protected", "min_ram", "min_disk", "os_hidden")
 RESERVED_PREFIX = "glancesync_"
 SOURCE_ID = "glancesync_source_id"
 SOURCE_HASH = "glancesync_source_hash"
+# Written on every image glancesync renames (UTC ISO time): only such images are ever
+# deleted by ``keep_old`` (glancesync.retention).
+RENAMED_AT = "glancesync_renamed_at"
 
 
 def is_user_property(key: str) -> bool:
@@ -84,6 +87,11 @@ class Image:
     protected: bool = False
     created_at: str = ""  # Glance's ISO 8601 UTC time; ages leftovers (glancesync.leftovers)
     os_hidden: bool = False
+    # Glance's ``shared`` visibility (``is_public`` is false then), and the image's members
+    # (project id -> member status) when they were read: None means not asked
+    # (glancesync.members).
+    shared: bool = False
+    members: dict[str, str] | None = None
 
     def copy(self, **changes: Any) -> Image:
         """A deep-enough copy: the properties dict is never shared between copies.
@@ -94,6 +102,8 @@ class Image:
         new = object.__new__(Image)
         new.__dict__.update(self.__dict__)
         new.user_properties = dict(self.user_properties)
+        if self.members is not None:
+            new.members = dict(self.members)
         for key, value in changes.items():
             if not hasattr(new, key):
                 raise TypeError(f"Image has no field {key!r}")
@@ -102,7 +112,9 @@ class Image:
 
     @property
     def visibility(self) -> str:
-        return "public" if self.is_public else "private"
+        if self.is_public:
+            return "public"
+        return "shared" if self.shared else "private"
 
 
 def followed_attributes(image: Image) -> dict[str, Any]:

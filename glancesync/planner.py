@@ -13,6 +13,7 @@ from typing import Any
 from glancesync import status as st
 from glancesync.config import Target
 from glancesync.image import AMI_PROPERTIES, Image, followed_attributes, is_reserved
+from glancesync.members import MemberChanges
 from glancesync.obsolete import ObsoleteUpdate
 from glancesync.status import ImageStatus, RegionStatus
 
@@ -48,6 +49,7 @@ class Action:
     properties: dict[str, Any] = field(default_factory=dict)
     ami_refs: dict[str, str] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
+    members: MemberChanges | None = None  # of a shared image (glancesync.members)
     convert_to: str = ""  # the copy's format when it is converted (glancesync.convert)
 
     @property
@@ -118,6 +120,7 @@ def _update(kind: str, s: ImageStatus, target: Target) -> Action:
         props,
         ami_refs(s.master),
         followed_attributes(s.master),
+        s.members,
     )
 
 
@@ -131,6 +134,7 @@ def _upload(s: ImageStatus, target: Target) -> Action:
         s.master.is_public,
         props,
         ami_refs(s.master),
+        members=s.members,
         convert_to=s.convert_to,
     )
 

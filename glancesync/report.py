@@ -44,6 +44,8 @@ def _plain_message(s: ImageStatus) -> str | None:
         f"renamed {s.name}.old and the master image uploaded",
         st.PENDING_AMI: f"Waits for {', '.join(s.waits_for)} to be uploaded",
     }
+    if s.status == st.PENDING_METADATA and s.members:
+        return f"{messages[s.status]}; members: {s.members.describe()}"
     if s.status == st.ERROR_AMI:
         if s.missing:
             return (

@@ -5,11 +5,13 @@ Pure: master images, the region map and the target's rules in; statuses out.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from glancesync import converted
 from glancesync.config import Target
 from glancesync.image import AMI_PROPERTIES, Image, followed_attributes, is_reserved, same_content
+from glancesync.members import MemberChanges
 
 OK = "ok"
 OK_STALLED = "ok_stalled_checksum"
@@ -56,6 +58,8 @@ class ImageStatus:
     waits_for: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     protected: bool = False  # error_checksum because the image to replace is protected
+    # the members a sync adds, removes or changes (glancesync.members); None: not shared
+    members: MemberChanges | None = None
     # The format the copy is converted to ("" for a plain copy); ``master`` is then the
     # master without its signature properties (glancesync.converted).
     convert_to: str = ""
@@ -96,7 +100,7 @@ def conflict_status(region_checksum: str, target: Target) -> str:
 def metadata_differs(master: Image, region: Image, metadata_set: frozenset[str]) -> bool:
     """5.4 and reference 5.2; kernel_id/ramdisk_id values are left to the AMI check, and the
     reserved ``glancesync_*`` properties are never compared (reference 1.4)."""
-    if master.is_public != region.is_public:
+    if master.is_public != region.is_public or master.shared != region.shared:
         return True
     if followed_attributes(master) != followed_attributes(region):
         return True
@@ -158,6 +162,12 @@ def _same_content(master: Image, region: Image, fmt: str) -> bool:
     return same_content(master, region)
 
 
+def kept_copy(master: Image, region: Image, target: Target) -> bool:
+    """The region copy stays (its content is the master's, maybe converted): what is
+    compared against it, its members too, is then its own; otherwise a new copy comes."""
+    return _same_content(master, region, converted.conversion_of(master, target.convert_to))
+
+
 _AMI_TABLE = {
     (_EQUAL, _READY): OK,
     (_EQUAL, _UPDATE): PENDING_METADATA,
@@ -171,9 +181,14 @@ def region_status(
     region_map: dict[str, Image],
     target: Target,
     unresolved: frozenset[str] = frozenset(),
+    members: Mapping[str, MemberChanges] | None = None,
 ) -> RegionStatus:
     """Two phases (reference 5.1): content first, then AMI checks against the complete
-    pending set."""
+    pending set.
+
+    ``members``: the member changes of shared images by name; a change is a metadata
+    difference."""
+    members = members or {}
     remaining = dict(region_map)
     statuses: list[ImageStatus] = []
     phase_a: dict[str, str] = {}
@@ -192,8 +207,10 @@ def region_status(
                 remaining.pop(name, None)
         else:
             differs = metadata_differs(master, region, target.metadata_set)
+            differs = differs or bool(members.get(name))
             phase_a[name] = _DIFFERS if differs else _EQUAL
             status = ImageStatus(name, "", master, region, convert_to=fmt)
+        status.members = members.get(name)
         statuses.append(status)
     pending = frozenset(s.name for s in statuses if s.status in NEW_DATA)
     for status in statuses:

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from glancesync import report
-from glancesync.backends.csvfile import read_backup
+from glancesync.backends.csvfile import backup_properties, read_backup
 from glancesync.backends.mock import MockStore
 from glancesync.engine import GlanceSync
 from glancesync.result import RegionResult
@@ -49,8 +49,17 @@ def _fields(img) -> tuple:
         img.checksum or "",
         img.owner or "",
         img.is_public,
-        img.user_properties,
+        backup_properties(img),
     )
+
+
+# The time every rename of a scenario writes in glancesync_renamed_at (.result files).
+RENAMED_AT = "2026-12-01T00:00:00Z"
+
+
+@pytest.fixture(autouse=True)
+def _renamed_at(monkeypatch):
+    monkeypatch.setattr("glancesync.executor.renamed_now", lambda: RENAMED_AT)
 
 
 def outcome_rows(result: RegionResult) -> list[list[str]]:
@@ -116,7 +125,7 @@ def dry_run_rows(expected: list[list[str]]) -> list[list[str]]:
     else:
         rows.append(["summary", "<MBs of the uploads a failed run did not reach>"])
     for name, before, action, result, _ in expected[2:]:
-        planned = result in ("done", "failed", "not_run")
+        planned = result in ("done", "failed", "not_run", "deleted (keep_old)")
         rows.append([name, before, action, "planned" if planned else result, ""])
     return rows
 

@@ -108,6 +108,46 @@ class Backend(Protocol):
         None when unknown (this host's clock is used)."""
         ...
 
+    # -- members of shared images and retention (glancesync.members, .retention) --------
+    def set_visibility(self, region: str, image: Image, visibility: str) -> Image:
+        """Give ``image`` this visibility (``shared`` or ``private``); ``update`` only
+        ever sets public or private."""
+        ...
+
+    def mark_renamed(self, region: str, image: Image, renamed_at: str) -> Image:
+        """Write the reserved ``glancesync_renamed_at`` (``update`` never writes reserved
+        properties): the mark that makes a renamed image a ``keep_old`` candidate."""
+        ...
+
+    def image_members(self, region: str, image_id: str) -> dict[str, str]:
+        """The image's members: project id -> member status."""
+        ...
+
+    def add_member(self, region: str, image_id: str, project_id: str) -> None:
+        """Share the image with a project (Glance adds it ``pending``)."""
+        ...
+
+    def remove_member(self, region: str, image_id: str, project_id: str) -> None: ...
+
+    def set_member_status(self, region: str, image_id: str, project_id: str, status: str) -> None:
+        """Accept or reject for the member (Glance allows it to admin credentials)."""
+        ...
+
+    def may_set_member_status(self) -> bool:
+        """Whether these credentials may set another project's member status (Glance
+        allows it to admin only): ``accept_members`` asks before it tries."""
+        ...
+
+    def project_names(self, project_ids: list[str]) -> dict[str, tuple[str, str] | None]:
+        """(project name, domain name) of each project id in this target's Keystone;
+        None for a project it does not know."""
+        ...
+
+    def project_ids(self, names: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """The id of each (project name, domain name) in this target's Keystone; None
+        for a project missing there."""
+        ...
+
     def can_import(self, region: str) -> bool:
         """Whether the region's Glance can copy an image of the master region itself
         (``glance-download``; glancesync.transfer's ``auto`` asks)."""

@@ -44,6 +44,10 @@ FIELDS = (
     "is_public",
     "user_properties",
 )
+# Fields the nine columns have no place for, kept in the properties column as reserved
+# properties: Glance's ``shared`` visibility and the members of a shared image.
+VISIBILITY_KEY = "glancesync_visibility"
+MEMBERS_KEY = "glancesync_members"
 _SIZE = re.compile(r"[0-9]+")
 _NEEDS_QUOTES = re.compile(r'[,"\r\n]')
 # A cell a spreadsheet would run as a formula, after any number of escaping quotes.
@@ -72,7 +76,20 @@ def region_of_file(path: str) -> str:
 def record(image: Image) -> tuple[Any, ...]:
     """The nine backed-up fields, in file order: compare images the way a backup sees them
     (uploads also carry formats and hashes that no backup keeps)."""
-    return tuple(getattr(image, name) for name in FIELDS)
+    values = {name: getattr(image, name) for name in FIELDS}
+    values["user_properties"] = backup_properties(image)
+    return tuple(values.values())
+
+
+def backup_properties(image: Image) -> dict[str, Any]:
+    """The properties column: the user properties plus ``glancesync_visibility: 'shared'``
+    and ``glancesync_members`` (project id -> member status) when the image has them."""
+    props = dict(image.user_properties)
+    if image.shared:
+        props[VISIBILITY_KEY] = "shared"
+    if image.members:
+        props[MEMBERS_KEY] = dict(sorted(image.members.items()))
+    return props
 
 
 # ---------------------------------------------------------------- writing
@@ -107,7 +124,7 @@ def format_line(image: Image, region: str | None = None) -> str:
         image.checksum or "",
         image.owner or "",
         "True" if image.is_public else "False",
-        repr(dict(image.user_properties)),
+        repr(backup_properties(image)),
     ]
     return ",".join(_quote(_neutralise(f)) for f in fields) + "\n"
 
@@ -161,6 +178,8 @@ def parse_fields(fields: list[str], region: str) -> Image:
     rec = dict(zip(FIELDS, map(_restore, fields), strict=True))
     if rec["region"] != region:
         raise _LineError(f"region is {rec['region']!r} but the file is for region {region!r}")
+    properties = _parse_properties(rec["user_properties"])
+    shared, members = _sharing(properties)
     return Image(
         name=rec["name"],
         id=rec["id"],
@@ -170,8 +189,25 @@ def parse_fields(fields: list[str], region: str) -> Image:
         checksum=rec["checksum"],
         owner=rec["owner"],
         is_public=_parse_bool(rec["is_public"]),
-        user_properties=_parse_properties(rec["user_properties"]),
+        user_properties=properties,
+        shared=shared,
+        members=members,
     )
+
+
+def _sharing(properties: dict[str, Any]) -> tuple[bool, dict[str, str] | None]:
+    """Takes the visibility and members columns' reserved keys out of ``properties``."""
+    visibility = properties.pop(VISIBILITY_KEY, None)
+    if visibility not in (None, "shared"):
+        raise _LineError(f"{VISIBILITY_KEY} must be 'shared', not {visibility!r}")
+    members = properties.pop(MEMBERS_KEY, None)
+    if members is None:
+        return visibility == "shared", None
+    if not isinstance(members, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in members.items()
+    ):
+        raise _LineError(f"{MEMBERS_KEY} must map project ids to member statuses")
+    return visibility == "shared", dict(members)
 
 
 def _parse_size(text: str) -> int:

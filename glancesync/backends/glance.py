@@ -42,6 +42,7 @@ from glancesync.backends.glance_errors import (
 )
 from glancesync.backends.glance_http import check_content_range, ranged_body
 from glancesync.backends.glance_import import ImportTransaction, advertises, import_request
+from glancesync.backends.glance_members import GlanceMembers
 from glancesync.backends.glance_records import (
     JSON_PATCH_TYPE,
     create_fields,
@@ -80,7 +81,7 @@ LOG = logging.getLogger(__name__)
 PAGE_SIZE = 1000
 
 
-class GlanceBackend:
+class GlanceBackend(GlanceMembers):
     """The Backend protocol (``glancesync.backends.base``) over a real OpenStack target."""
 
     def __init__(

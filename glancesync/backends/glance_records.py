@@ -37,6 +37,7 @@ def to_image(record: Mapping[str, Any], region: str) -> Image:
         protected=bool(data.get("protected")),
         created_at=data.get("created_at") or "",
         os_hidden=bool(data.get("os_hidden")),
+        shared=data.get("visibility") == "shared",
     )
 
 

@@ -19,6 +19,14 @@ image cannot be deleted, as in Glance. Uploads record ``glancesync_source_id`` (
 master id) and ``glancesync_source_hash`` (the master's checksum: the mock keeps no data
 to hash), reference 1.4.
 
+Members and retention: an image's ``shared`` visibility and members live in memory as
+the image's fields and in the backup's properties column as reserved properties
+(``glancesync_visibility``, ``glancesync_members``: csvfile). The mock's Keystone knows
+every project whose id is ``<name>id`` in the master target and ``<target>_<name>id`` in
+another target (domain ``Default``), so ``members = by-name`` maps ``p1id`` to
+``other_p1id``; any other id is a project no Keystone has. ``accept_members`` works: the
+mock's credentials are admin, unless the user's name starts with ``member``.
+
 Fault injection (for scenarios of "a region that fails mid-way"):
 
 * ``store.fail_on(region_full, operation, after=N, cause="injected fault")``: the first
@@ -54,7 +62,7 @@ from glancesync.backends.base import (
     full_region_name,
 )
 from glancesync.errors import BackendError, ConfigError, ErrorKind, RegionNotFound
-from glancesync.image import FOLLOWED, SOURCE_HASH, SOURCE_ID, Image, is_reserved
+from glancesync.image import FOLLOWED, RENAMED_AT, SOURCE_HASH, SOURCE_ID, Image, is_reserved
 
 if TYPE_CHECKING:
     from glancesync.config import Target
@@ -329,6 +337,42 @@ class MockStore:
             self._regions[region].remove(stored)
             self._save(region)
 
+    def set_visibility(self, region: str, image_id: str, visibility: str) -> Image:
+        return self._change(region, image_id, "update", lambda i: _set_shared(i, visibility))
+
+    def mark_renamed(self, region: str, image_id: str, renamed_at: str) -> Image:
+        def mark(image: Image) -> None:
+            image.user_properties[RENAMED_AT] = renamed_at
+
+        return self._change(region, image_id, "update", mark)
+
+    def members(self, region: str, image_id: str) -> dict[str, str]:
+        with self._lock:
+            stored = self._find(region, image_id)
+            return dict(stored.members or {}) if stored is not None else {}
+
+    def set_member(self, region: str, image_id: str, project: str, status: str | None) -> None:
+        """Add or change (``status``) or remove (None) one member."""
+
+        def change(image: Image) -> None:
+            members = dict(image.members or {})
+            if status is None:
+                members.pop(project, None)
+            else:
+                members[project] = status
+            image.members = members
+
+        self._change(region, image_id, "update", change)
+
+    def _change(self, region: str, image_id: str, operation: str, change: Any) -> Image:
+        with self._lock:
+            stored, cause = self._locate(region, image_id, operation)
+            if stored is None:
+                raise BackendError(f"{region}: Update of {image_id} failed. Cause: {cause}")
+            change(stored)
+            self._save(region)
+            return stored.copy()
+
     def _locate(self, region: str, image_id: str, operation: str) -> tuple[Image | None, str]:
         """The stored image a write applies to, or None and the cause the write fails with."""
         cause = self._check_fault(region, operation)
@@ -350,6 +394,11 @@ class MockStore:
         while f"{seq}${name}" in taken:
             seq += 1
         return f"{seq}${name}"
+
+
+def _set_shared(image: Image, visibility: str) -> None:
+    image.is_public = visibility == "public"
+    image.shared = visibility == "shared"
 
 
 class MockBackend:
@@ -429,6 +478,44 @@ class MockBackend:
     def server_now(self, region: str) -> datetime | None:
         """The mock has no server: this host's clock is the region's."""
         return None
+
+    # ------------------------------------------------------------ members, retention
+
+    def set_visibility(self, region: str, image: Image, visibility: str) -> Image:
+        return self.store.set_visibility(self.full_name(region), image.id, visibility)
+
+    def mark_renamed(self, region: str, image: Image, renamed_at: str) -> Image:
+        return self.store.mark_renamed(self.full_name(region), image.id, renamed_at)
+
+    def image_members(self, region: str, image_id: str) -> dict[str, str]:
+        return self.store.members(self.full_name(region), image_id)
+
+    def add_member(self, region: str, image_id: str, project_id: str) -> None:
+        self.store.set_member(self.full_name(region), image_id, project_id, "pending")
+
+    def remove_member(self, region: str, image_id: str, project_id: str) -> None:
+        self.store.set_member(self.full_name(region), image_id, project_id, None)
+
+    def set_member_status(self, region: str, image_id: str, project_id: str, status: str) -> None:
+        self.store.set_member(self.full_name(region), image_id, project_id, status)
+
+    def may_set_member_status(self) -> bool:
+        """The mock's credentials are admin unless the user's name says otherwise."""
+        return not self.target.connection.user.startswith("member")
+
+    def _project_prefix(self) -> str:
+        return "" if self.target_name == "master" else f"{self.target_name}_"
+
+    def project_names(self, project_ids: list[str]) -> dict[str, tuple[str, str] | None]:
+        prefix, names = self._project_prefix(), {}
+        for pid in project_ids:
+            known = pid.startswith(prefix) and pid.endswith("id") and len(pid) > len(prefix) + 2
+            names[pid] = (pid[len(prefix) : -2], "Default") if known else None
+        return names
+
+    def project_ids(self, names: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        prefix = self._project_prefix()
+        return {n: f"{prefix}{n[0]}id" if n[1] == "Default" else None for n in names}
 
     def can_import(self, region: str) -> bool:
         """The mock has no Glance to import server-side (glancesync.transfer): ``auto``

@@ -34,6 +34,9 @@ class Target:
     data_timeout: int = default(TARGET, "data_timeout")
     tenant_id: str | None = default(TARGET, "tenant_id")
     leftover_age: int = default(TARGET, "leftover_age")
+    members: str | None = default(TARGET, "members")
+    accept_members: bool = default(TARGET, "accept_members")
+    keep_old: int | None = default(TARGET, "keep_old")
     convert_to: str = default(TARGET, "convert_to")  # "" (no conversion), "raw" or "qcow2"
     transfer: str = default(TARGET, "transfer")  # glancesync.transfer
     import_timeout: int = default(TARGET, "import_timeout")

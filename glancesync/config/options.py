@@ -79,6 +79,12 @@ TARGET = _table(
     Option("data_timeout", INT, 600, minimum=1),
     Option("tenant_id", TEXT, None),
     Option("leftover_age", INT, 3600, minimum=0),  # seconds before a marked image is left over
+    # Members of shared images (glancesync.members): unset is ``same`` in the master's
+    # target, ``none`` elsewhere; accept_members copies the master's member statuses.
+    Option("members", CHOICE, None, choices=("same", "by-name", "none")),
+    Option("accept_members", BOOL, False),
+    # Renamed old versions kept per name (glancesync.retention); unset keeps them all.
+    Option("keep_old", INT, None, minimum=0),
     # The disk format this target's copies are converted to (glancesync.convert; README
     # "Converting images"); "" copies every image in its master format.
     Option("convert_to", CHOICE, "", choices=("raw", "qcow2")),

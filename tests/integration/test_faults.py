@@ -74,7 +74,7 @@ def test_target_glance_killed_during_upload(testbed, engine, add_image, glance, 
     assert [image["status"] for image in left if image["status"] == "active"] == []
     assert all(image.get(UPLOAD_MARKER) == gs.runs.run_id for image in left), left
 
-    log.lines.clear()
+    log.clear()
     again = gs.sync_region("Trento")
     assert not again.failed, log.lines
     for image in left:

@@ -46,7 +46,7 @@ def test_upload_then_region_is_synchronized(engine, add_image, glance):
     image = images[name]
     assert (image["checksum"], image["visibility"], image["min_ram"]) == (made.md5, "public", 256)
     assert (image["type"], image["nid"]) == ("base", "7")
-    log.lines.clear()
+    log.clear()
     assert not sync(gs, "Trento").failed
     assert log.lines == ["INFO:Trento: Region is synchronized."]
 
@@ -58,7 +58,7 @@ def test_metadata_update(engine, add_image, glance):
     sync(gs, "Lannion")
     region_id = region_images(glance("Lannion"))[name]["id"]
     glance(MASTER).images.update(made.id, remove_props=["old"], type="app", new="yes")
-    log.lines.clear()
+    log.clear()
     assert not sync(gs, "Lannion").failed
     assert f"INFO:Lannion: Updating the metadata of image {name}" in log.lines
     image = region_images(glance("Lannion"))[name]
@@ -131,7 +131,7 @@ def test_ami_ids_are_remapped(engine, add_image, glance):
     assert region_machine["kernel_id"] == images[kernel.name]["id"] != kernel.id
     assert region_machine["ramdisk_id"] == images[ramdisk.name]["id"] != ramdisk.id
     assert region_machine["disk_format"] == "ami"
-    log.lines.clear()
+    log.clear()
     sync(gs, "Trento")
     assert log.lines == ["INFO:Trento: Region is synchronized."]
 

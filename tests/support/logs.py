@@ -45,6 +45,11 @@ class LoggerLines:
     def lines(self) -> list[str]:
         return lines_of(self.records)
 
+    def clear(self) -> None:
+        """Forget what was heard so far: ``lines`` starts again from now (``lines`` is a
+        new list at each read, so clearing that list would change nothing)."""
+        self._start = len(self._handler.records)
+
     def close(self) -> None:
         if self._attached:
             self._logger.removeHandler(self._handler)

@@ -158,12 +158,30 @@ function progressOf(task) {
     el("progress", { max: p.bytesTotal, value: p.bytesDone }), " ", el("span", {}, text));
 }
 
+// keep_old's rows (action delete_old) name a renamed old version, which has no status
+// of its own: they say what became of it.
+const OLD_VERSION = {
+  "deleted (keep_old)": "old version deleted (keep_old)",
+  planned: "old version to delete (keep_old)",
+  not_run: "old version kept (keep_old)",
+  failed: "old version not deleted (keep_old)",
+};
+
+function resultText(image) {
+  const error = image.error ? `: ${image.error}` : "";
+  if (image.action === "delete_old") {
+    return `${image.name}: ${OLD_VERSION[image.result] || image.result}${error}`;
+  }
+  const before = image.statusBefore ? `${image.statusBefore} → ` : "";
+  return `${image.name}: ${before}${image.action}, ${image.result}${error}`;
+}
+
 function resultsOf(task) {
   if (!task.images || !task.images.length) return null;
   const list = el("ul", { class: "results" });
   for (const image of task.images) {
-    const error = image.error ? `: ${image.error}` : "";
-    list.append(el("li", {}, `${image.name}: ${image.statusBefore} → ${image.action}, ${image.result}${error}`));
+    const attrs = image.action === "delete_old" ? { class: "old-version" } : {};
+    list.append(el("li", attrs, resultText(image)));
   }
   return list;
 }
