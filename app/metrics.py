@@ -20,6 +20,7 @@ import os
 import threading
 from collections import Counter as Tally
 from collections import OrderedDict
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app, request
@@ -150,10 +151,12 @@ def record_sync_end(
     status: str,
     seconds: float,
     progress: dict,
-    message: str | None,
-    images: list[dict],
+    kinds: Collection[ErrorKind],
 ) -> None:
-    """A task ended: its last bytes, duration, final status and the errors it met."""
+    """A task ended: its last bytes, duration, final status and the errors it met, one
+    per kind in ``kinds`` (``RegionResult.error_kinds``). A failed task that recorded no
+    kind (it failed outside its sync: the core would not load, an unexpected error)
+    counts one ``other``."""
     record_progress(task_id, progress)
     m = metrics()
     with m.lock:
@@ -163,12 +166,10 @@ def record_sync_end(
             m.ended.popitem(last=False)
     m.sync_duration.labels(region, status).observe(seconds)
     m.tasks_ended.labels(region, status).inc()
-    errors = [image.get("error") for image in images]
-    if status == FAILED:
-        errors.append(message)
-    for error in set(errors):
-        if error and error != "cancelled":
-            record_stored_error(region, error)
+    if status == FAILED and not kinds:
+        kinds = [ErrorKind.OTHER]
+    for kind in kinds:
+        record_error_kind(region, ErrorKind(kind))
 
 
 def sync_ended(
@@ -177,13 +178,12 @@ def sync_ended(
     status: str,
     seconds: float,
     progress: dict,
-    message: str | None,
-    images: list[dict],
+    kinds: Collection[ErrorKind],
 ) -> None:
     """The task runner's hook, after the task's final write; never raises: a metrics
     failure must not disturb the tasks."""
     try:
-        record_sync_end(task_id, region, status, seconds, progress, message, images)
+        record_sync_end(task_id, region, status, seconds, progress, kinds)
         refresh_statuses(region)
     except Exception:
         log.exception("Metrics of task %s not recorded", task_id)
@@ -207,39 +207,16 @@ KEYSTONE_KINDS = frozenset({ErrorKind.AUTH, ErrorKind.REGION_LIST})
 
 def record_backend_error(region: str, error: BackendError) -> None:
     """A failed call of the core, counted under the kind its raise site gave it."""
-    if error.kind is ErrorKind.CANCELLED:
+    record_error_kind(region, error.kind)
+
+
+def record_error_kind(region: str, kind: ErrorKind) -> None:
+    if kind is ErrorKind.CANCELLED:
         return  # the operator's wish, not a failure
-    if error.kind in KEYSTONE_KINDS:
-        record_keystone_error(error.kind.value)
+    if kind in KEYSTONE_KINDS:
+        record_keystone_error(kind.value)
     else:
-        metrics().glance_errors.labels(region, error.kind.value).inc()
-
-
-def record_stored_error(region: str, message: str) -> None:
-    """An error read back from a task's result, where only its text is kept.
-
-    The sync results the tasks store (``glancesync.result``) carry messages, not
-    ``BackendError`` values; until they carry the kind too, it is told from the text.
-    """
-    record_backend_error(region, BackendError(message, _stored_kind(message)))
-
-
-def _stored_kind(message: str) -> ErrorKind:
-    if "Error authenticating" in message:
-        return ErrorKind.AUTH
-    if "Error retrieving region list" in message:
-        return ErrorKind.REGION_LIST
-    text = message.lower()
-    for words, kind in (
-        (("timed out", "timeout"), ErrorKind.TIMEOUT),
-        (("connect", "refused", "unreachable"), ErrorKind.CONNECTION),
-        (("checksum", "multihash", "size mismatch"), ErrorKind.CONTENT),
-        (("not found", "404"), ErrorKind.NOT_FOUND),
-        (("403", "forbidden", "401", "unauthorized"), ErrorKind.REFUSED),
-    ):
-        if any(word in text for word in words):
-            return kind
-    return ErrorKind.OTHER
+        metrics().glance_errors.labels(region, kind.value).inc()
 
 
 def record_keystone_error(kind: str) -> None:

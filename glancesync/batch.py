@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from glancesync.errors import Cancelled
+from glancesync.errors import Cancelled, ErrorKind
 from glancesync.executor import ProgressFactory
 from glancesync.fanout import DEFAULT_JOIN_TIMEOUT, FanOut
 from glancesync.leftovers import Marked, Runs
@@ -144,8 +144,9 @@ def _run_batch(
         if ref.full in ran:
             results.append(ran[ref.full])
         else:
-            error = stopped[ref.full]
-            results.append(options.finish(ref, RegionResult(ref.full, failed=True, error=error)))
+            error, kind = stopped[ref.full], ErrorKind.CANCELLED
+            failure = RegionResult(ref.full, failed=True, error=error, error_kind=kind)
+            results.append(options.finish(ref, failure))
     return results
 
 

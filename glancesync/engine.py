@@ -378,4 +378,4 @@ def _failed(ref: RegionRef, exc: BackendError, log: logging.Logger) -> RegionRes
         log.error(f"{ref.full}: sync {exc}")
     else:
         log.error(str(exc))
-    return RegionResult(ref.full, failed=True, error=str(exc))
+    return RegionResult(ref.full, failed=True, error=str(exc), error_kind=exc.kind)

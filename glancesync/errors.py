@@ -79,6 +79,11 @@ class BackendError(GlanceSyncError):
         return _rebuild, (type(self), str(self), self.kind)
 
 
+def kind_of(error: BaseException) -> ErrorKind:
+    """The kind of any failure: a ``BackendError``'s own, ``other`` for the unexpected."""
+    return error.kind if isinstance(error, BackendError) else ErrorKind.OTHER
+
+
 def _rebuild(cls: type, message: str, kind: ErrorKind) -> BackendError:
     error = cls.__new__(cls)
     BackendError.__init__(error, message, kind)

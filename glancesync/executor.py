@@ -10,7 +10,7 @@ from glancesync import planner as pl
 from glancesync import result as rs
 from glancesync import status as st
 from glancesync.backends.base import UPLOAD_MARKER, Backend, ImageSource, ProgressCallback
-from glancesync.errors import BackendError, Cancelled, Interrupted
+from glancesync.errors import BackendError, Cancelled, Interrupted, kind_of
 from glancesync.image import RENAMED_AT, Image
 from glancesync.planner import Action, Plan
 from glancesync.retention import renamed_now
@@ -145,16 +145,17 @@ class Executor:
                         self._run(action)
                 except convert.ConversionRefused as exc:  # that image only; the region goes on
                     self.log.error(str(exc))
-                    result.failed, result.error = True, result.error or str(exc)
+                    if not result.failed:
+                        result.failed, result.error, result.error_kind = True, str(exc), exc.kind
                     if entry is not None:
-                        entry.result, entry.error = rs.FAILED, str(exc)
+                        entry.result, entry.error, entry.error_kind = rs.FAILED, str(exc), exc.kind
                     continue
                 except Exception as exc:  # noqa: BLE001 - a failure stops this region only (6.6)
-                    message = self._error_text(exc)
+                    message, kind = self._error_text(exc), kind_of(exc)
                     self.log.error(self._log_text(exc, message))
-                    result.failed, result.error = True, message
+                    result.failed, result.error, result.error_kind = True, message, kind
                     if entry is not None:
-                        entry.result, entry.error = rs.FAILED, message
+                        entry.result, entry.error, entry.error_kind = rs.FAILED, message, kind
                         entry.transfer = self.paths.get(action.name)
                     if action.kind in pl.UPLOAD_KINDS:
                         failed_upload = action.name

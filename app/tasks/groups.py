@@ -20,13 +20,13 @@ from typing import Any
 
 from app import leases
 from app.errors import ApiError, unavailable
-from app.models import FAILED, SYNCED, Task, db
+from app.models import FAILED, Task, db
 from app.regions import core
 from app.tasks.creation import start_sync
 from app.tasks.live import LiveTask
-from app.tasks.runner import TASK_RUN, TaskRunner, runner
+from app.tasks.runner import TASK_RUN, TaskRunner, outcome, runner
 from glancesync.batch import SyncOptions
-from glancesync.errors import BackendError, ConfigError
+from glancesync.errors import BackendError, ConfigError, kind_of
 from glancesync.leftovers import Runs
 from glancesync.regions import RegionRef
 from glancesync.result import RegionResult
@@ -159,6 +159,7 @@ def run_group(tasks_runner: TaskRunner, members: list[tuple[str, str]]) -> None:
 
     def on_done(ref: RegionRef, result: RegionResult) -> None:
         ended.add(ref.full)
+        lives[ref.full].error_kinds = result.error_kinds()
         status, message, images = outcome(result)
         tasks_runner.end_task(ids[ref.full], lives[ref.full], status, message, images, started)
 
@@ -179,14 +180,8 @@ def run_group(tasks_runner: TaskRunner, members: list[tuple[str, str]]) -> None:
         log.exception("Fan-out group %s failed", sorted(ids))
         for region in set(ids) - ended:
             lives[region].tracker.fail_unfinished()
+            lives[region].error_kinds = [kind_of(exc)]
             tasks_runner.end_task(ids[region], lives[region], FAILED, message, [], started)
-
-
-def outcome(result: RegionResult) -> tuple[str, str | None, list[dict]]:
-    body = result.to_dict()
-    if body["failed"]:
-        return FAILED, body["error"], body["images"]
-    return SYNCED, body["summary"], body["images"]
 
 
 class _Progress:

@@ -6,6 +6,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from glancesync.errors import ErrorKind
 from glancesync.progress import UploadTracker
 
 
@@ -25,6 +26,9 @@ class LiveTask:
     lost: threading.Event = field(default_factory=threading.Event)
     claimed: bool = False  # the lease is taken (reserved tasks are not yet claimed)
     stop_message: str | None = None  # set when the service stops: the task's final message
+    # the kinds of the errors its sync met (``RegionResult.error_kinds``): the metrics count
+    # them, the task stores only the messages
+    error_kinds: list[ErrorKind] = field(default_factory=list)
     written: int = -1  # tracker version last stored
     # when the last renewal that held was sent (taken before its statement: the database
     # may have stored its heartbeat any time after that)

@@ -32,7 +32,9 @@ from app.tasks import live as live_clock
 from app.tasks.lease_loop import LeaseLoop
 from app.tasks.live import LiveTask
 from app.workers import Worker, new_worker, pid_alive, worker_pid
+from glancesync.errors import kind_of
 from glancesync.leftovers import Runs, cli_run_dead
+from glancesync.result import RegionResult
 
 log = logging.getLogger("GlanceSync-API")
 EXTENSION = "glancesync.tasks"
@@ -214,6 +216,7 @@ class TaskRunner(LeaseLoop):
             except Exception as exc:  # every failure must end the task
                 log.exception("Sync task %s of region %s failed", task_id, region)
                 status, message, images = FAILED, type(exc).__name__, []  # text: the log
+                live.error_kinds = [kind_of(exc)]
                 live.tracker.fail_unfinished()
         self.end_task(task_id, live, status, message, images, started)
 
@@ -229,7 +232,7 @@ class TaskRunner(LeaseLoop):
                 if self._end(task_id, live, status, message, images):
                     elapsed = time.monotonic() - started
                     snapshot = live.tracker.snapshot()
-                    sync_ended(task_id, live.region, status, elapsed, snapshot, message, images)
+                    sync_ended(task_id, live.region, status, elapsed, snapshot, live.error_kinds)
             finally:
                 self.release(task_id)
                 db.session.remove()
@@ -245,10 +248,9 @@ class TaskRunner(LeaseLoop):
         runs = Runs(run_id=f"{TASK_RUN}{task_id}", is_dead=run_is_dead)
         result = gs.sync_region(
             region, progress=live.tracker, should_cancel=live.should_stop, runs=runs
-        ).to_dict()
-        if result["failed"]:
-            return FAILED, result["error"], result["images"]
-        return SYNCED, result["summary"], result["images"]
+        )
+        live.error_kinds = result.error_kinds()
+        return outcome(result)
 
     def _end(self, task_id: str, live: LiveTask, status: str, message, images) -> bool:
         """The final write, only while the lease is held, retried on database errors;
@@ -311,6 +313,14 @@ class TaskRunner(LeaseLoop):
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
         for task_id in self.owned():
             self.release(task_id)
+
+
+def outcome(result: RegionResult) -> tuple[str, str | None, list[dict]]:
+    """A region's result as its task stores it: status, message and the REST images."""
+    body = result.to_dict()
+    if body["failed"]:
+        return FAILED, body["error"], body["images"]
+    return SYNCED, body["summary"], body["images"]
 
 
 def runner() -> TaskRunner:

@@ -158,7 +158,7 @@ def test_a_late_progress_report_is_not_counted_twice():
     counter = metrics().transferred.labels("Late", "master")
     before = counter._value.get()
     record_progress("late-task", {"images": [{"region": "Late", "bytesDone": 300}]})
-    record_sync_end("late-task", "Late", "synced", 1.0, progress, "done", [])
+    record_sync_end("late-task", "Late", "synced", 1.0, progress, [])
     record_progress("late-task", progress)
     assert counter._value.get() - before == 700
 
