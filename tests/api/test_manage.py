@@ -113,7 +113,10 @@ def test_no_logging_file_means_info_to_stderr(repo_root, tmp_path, server_files)
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if " INFO " in line]
     assert lines, result.stderr
-    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO \S+ \[task - region -\] ", lines[0])
+    # outside a request and a task: "[- task - region -]" (request id, task, region)
+    assert re.match(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO \S+ \[- task - region -\] ", lines[0]
+    ), lines[0]
     assert not list(tmp_path.glob("*.log"))
 
 
