@@ -123,8 +123,10 @@ def test_mock_regions_have_one_default_store_unless_told():
     store = MockStore({"Valladolid": [image()], "Burgos": []})
     backend = MockBackend(MASTER, store)
     assert backend.stores("Burgos") == ["default"]
-    assert backend.list_images("Valladolid")[0].stores == ("default",)
-    assert store.snapshot()["Valladolid"][0].stores == ()  # backups unchanged
+    assert backend.list_images("Valladolid")[0].stores == ()  # as loaded: listings unchanged
+    store.set_stores("Valladolid", ["fast", "slow"])
+    assert backend.list_images("Valladolid")[0].stores == ("fast",)
+    assert store.snapshot()["Valladolid"][0].stores == ()
     store.set_stores("Burgos", ["fast", "slow"])
     new = backend.upload("Burgos", image(), False, {}, None, store="slow")
     assert new.stores == ("slow",)
@@ -198,6 +200,13 @@ def test_a_store_the_region_lacks_fails_that_region():
     assert result.failed
     assert result.error.startswith("Burgos: the region's Glance has no store edge")
     assert store.snapshot()["Burgos"] == []
+
+
+def test_the_mock_default_store():
+    gs, store = sync_world(stores=("default",))
+    store.set_stores("Burgos", ["default"])
+    assert not gs.sync_region("Burgos").failed
+    assert statuses(gs) == [("img", st.OK, None)]
 
 
 def test_without_stores_nothing_changes():
