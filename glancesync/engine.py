@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from glancesync import report
+from glancesync import report, storecopies, stores
 from glancesync.backends.base import Backend, ImageSource
 from glancesync.batch import Prepared, SyncOptions, run_batches
 from glancesync.config import Config, Target
@@ -53,6 +53,7 @@ class RegionView:
     wanted: dict[str, Image]
     status: RegionStatus
     marked: Marked = field(default_factory=lambda: Marked([], frozenset()))
+    stores: tuple[str, ...] = ()  # the stores every copy must be in (glancesync.stores)
 
 
 class GlanceSync:
@@ -162,7 +163,14 @@ class GlanceSync:
         for warning in warnings + more + shared:
             log.warning(warning)
         status = region_status(wanted, kept, target, catalogue.unresolved, members)
-        return RegionView(ref, target, tenant_id, images, wanted, status, marked)
+        in_stores: tuple[str, ...] = ()
+        if stores.configured(target):
+            available = self.backends[ref.target].stores(ref.name)
+            in_stores = stores.wanted_stores(ref.full, target, available)
+            status = stores.with_stores(status, in_stores)
+            for line in stores.store_lines(ref.full, status):
+                log.info(line)
+        return RegionView(ref, target, tenant_id, images, wanted, status, marked, in_stores)
 
     def region_statuses(
         self, region: str | RegionRef, catalogue: Catalogue | None = None
@@ -256,7 +264,7 @@ class GlanceSync:
             lock = None if options.dry_run else self._lock(ref, options.cancel_of(ref))
             view = self.view(ref, catalogue, log, self._runs(options))
             plan = self.plan(view, catalogue, log)
-            transfer = self._transfer(ref, view.target, log)
+            transfer = self._transfer(ref, view.target, log, view)
         except RegionBusy:
             return Prepared(
                 ref, log, failure=_failed(ref, BackendError(f"{ref.full}: {BUSY}"), log)
@@ -294,7 +302,7 @@ class GlanceSync:
         """Run a prepared region's plan (its leftovers deleted first, real syncs only)."""
         ref, view, plan = prepared.ref, prepared.view, prepared.plan
         assert view is not None and plan is not None
-        backend = self.backends[ref.target]
+        backend = self._region_backend(view, prepared.log)
         runs = self._runs(options)
         if not options.dry_run:
             marked, log = prepared.marked, prepared.log
@@ -317,14 +325,25 @@ class GlanceSync:
             tenant_id=view.tenant_id,
             keep_old=view.target.keep_old,
             spool_dir=self.config.main.spool_dir or None,
-            transfer=prepared.transfer or self._transfer(ref, view.target, prepared.log),
+            transfer=prepared.transfer or self._transfer(ref, view.target, prepared.log, view),
         )
         return executor.run()
 
-    def _transfer(self, ref: RegionRef, target: Target, log: logging.Logger) -> RegionTransfer:
+    def _region_backend(self, view: RegionView, log: logging.Logger) -> Backend:
+        """The region's backend, or its ``StoreCopies`` when the target names stores."""
+        lacking = frozenset(
+            s.region_image.id for s in view.status.images if s.missing_stores and s.region_image
+        )
+        backend = self.backends[view.ref.target]
+        timeout = view.target.import_timeout
+        return storecopies.for_region(backend, view.ref.full, view.stores, lacking, log, timeout)
+
+    def _transfer(
+        self, ref: RegionRef, target: Target, log: logging.Logger, view: RegionView | None = None
+    ) -> RegionTransfer:
         """How this region's copies travel (glancesync.transfer): the region's Glance is
         asked for its import methods only when ``auto`` needs to know."""
-        backend = self.backends[ref.target]
+        backend = self._region_backend(view, log) if view else self.backends[ref.target]
         advertised = None
         if needs_probe(ref.target, target.transfer):
             advertised = backend.can_import(ref.name)

@@ -92,6 +92,9 @@ class Image:
     # (glancesync.members).
     shared: bool = False
     members: dict[str, str] | None = None
+    # The stores of a multi-store Glance holding the data (the record's ``stores``);
+    # empty when the region does not say (glancesync.stores).
+    stores: tuple[str, ...] = ()
 
     def copy(self, **changes: Any) -> Image:
         """A deep-enough copy: the properties dict is never shared between copies.

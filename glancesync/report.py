@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from glancesync import converted
+from glancesync import converted, stores
 from glancesync import status as st
 from glancesync.status import ImageStatus
 
@@ -13,7 +13,21 @@ from glancesync.status import ImageStatus
 def status_message(s: ImageStatus) -> str | None:
     """Why the image is in this state and what happens next, or None when all is well.
 
-    For a target that converts the image, the sentence also names the formats."""
+    For a target that converts the image, the sentence also names the formats; for a
+    copy missing from configured stores, the stores (glancesync.stores)."""
+    message = _converted_message(s)
+    if not s.missing_stores:
+        return message
+    where = stores.store_message(s.missing_stores)
+    if s.status == st.PENDING_METADATA:
+        return (
+            f"Same content as the master; {where} (visibility, properties or kernel/ramdisk "
+            "ids are updated where they differ)"
+        )
+    return f"{message}; {where}" if message else f"Same content as the master; {where}"
+
+
+def _converted_message(s: ImageStatus) -> str | None:
     message = _plain_message(s)
     if not s.convert_to:
         return message

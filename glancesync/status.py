@@ -63,6 +63,8 @@ class ImageStatus:
     # The format the copy is converted to ("" for a plain copy); ``master`` is then the
     # master without its signature properties (glancesync.converted).
     convert_to: str = ""
+    # Configured stores the region's copy is not in (glancesync.stores): a sync copies it.
+    missing_stores: tuple[str, ...] = ()
 
     @property
     def sort_key(self) -> tuple[int, str]:

@@ -60,7 +60,8 @@ def cmd_start(args: argparse.Namespace) -> int:
         )
     print("starting keystone x2 and glance x4 ...", flush=True)
     extra = tuple(r for r in args.extra_regions.split(",") if r)
-    info = tb.start(token_expiration=args.token_expiration, extra_regions=extra)
+    multi = tuple(r for r in args.multi_store.split(",") if r)
+    info = tb.start(token_expiration=args.token_expiration, extra_regions=extra, multi_store=multi)
     print(_summary(info))
     if "start_seconds" in info:
         print(f"  started in {info['start_seconds']}s")
@@ -120,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--extra-regions",
         default="",
         help="more regions of keystone-1, comma-separated (e.g. Ourense for bench/server_side.py)",
+    )
+    start.add_argument(
+        "--multi-store",
+        default="",
+        help="comma-separated regions whose Glance has the file stores fast (default) and "
+        "slow (the integration tests give Lannion them)",
     )
     start.set_defaults(func=cmd_start)
 

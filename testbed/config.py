@@ -61,6 +61,13 @@ def notifications(url: str | None) -> dict[str, str]:
     return {"driver": "messagingv2", "transport_url": url, "retry": "2"}
 
 
+def _file_stores(conf_dir: Path, stores: tuple[str, ...]) -> Sections:
+    """The sections of the region's file stores."""
+    if not stores:
+        return {"file": {"filesystem_store_datadir": str(conf_dir / "images")}}
+    return {s: {"filesystem_store_datadir": str(conf_dir / f"images-{s}")} for s in stores}
+
+
 def glance_conf(
     conf_dir: Path,
     *,
@@ -71,6 +78,7 @@ def glance_conf(
     identity_region: str,
     master_port: int,
     notifications_url: str | None = None,
+    stores: tuple[str, ...] = (),
 ) -> Path:
     """glance-api.conf (+ paste ini) for one region, file store under conf_dir.
 
@@ -80,22 +88,24 @@ def glance_conf(
     region's Glance port, allowed as a source of glance-download / web-download imports.
     ``notifications_url``: the broker the master sends its notifications to (the others
     send none).
+    ``stores``: file stores of a multi-store region (the first its default), each under
+    ``conf_dir/images-<store>``; empty: the one store ``file`` under ``conf_dir/images``.
     """
     conf_dir.mkdir(parents=True, exist_ok=True)
-    for sub in ("images", "staging", "tasks", "locks"):
+    for sub in ("images", "staging", "tasks", "locks", *(f"images-{s}" for s in stores)):
         (conf_dir / sub).mkdir(exist_ok=True)
     sections: Sections = {
         "DEFAULT": {
             "debug": "false",
             "use_stderr": "true",
-            "enabled_backends": "file:file",
+            "enabled_backends": ", ".join(f"{s}:file" for s in stores or ("file",)),
             "worker_self_reference_url": f"http://127.0.0.1:{port}",
             # The brackets are required: without them every request fails with 500.
             "enabled_import_methods": "[glance-direct,web-download,copy-image,glance-download]",
         },
         "database": {"connection": f"sqlite:///{conf_dir / 'glance.db'}"},
-        "glance_store": {"default_backend": "file"},
-        "file": {"filesystem_store_datadir": str(conf_dir / "images")},
+        "glance_store": {"default_backend": (stores or ("file",))[0]},
+        **_file_stores(conf_dir, stores),
         "os_glance_staging_store": {"filesystem_store_datadir": str(conf_dir / "staging")},
         "os_glance_tasks_store": {"filesystem_store_datadir": str(conf_dir / "tasks")},
         "import_filtering_opts": {

@@ -33,6 +33,8 @@ TOPOLOGY: dict[str, list[str]] = {
     "keystone-2": ["Madrid"],
 }
 MASTER_REGION = "Spain2"
+# The two file stores of a multi-store region (``start(multi_store=...)``), default first.
+MULTI_STORES = ("fast", "slow")
 # Servers that also get a TLS front, registered as their cloud's ``internal`` endpoint
 # (issue 13); the plain HTTP URL stays the ``public`` one, so other tests are untouched.
 TLS_FRONTS = ("keystone-1", "keystone-2", "glance-Madrid")
@@ -97,6 +99,7 @@ class Testbed:
         self.venv: Path | None = None
         # TOPOLOGY, plus the extra regions of the master's Keystone a start asked for
         self.topology: dict[str, list[str]] = {k: list(v) for k, v in TOPOLOGY.items()}
+        self.multi_store: tuple[str, ...] = ()  # regions with the stores MULTI_STORES
         self._load()
 
     # ---- state -----------------------------------------------------------------
@@ -110,6 +113,7 @@ class Testbed:
             self.servers = {n: Server.from_dict(s) for n, s in self.info["servers"].items()}
             self.venv = Path(self.info["venv"])
             self.topology = self.info.get("topology", self.topology)
+            self.multi_store = tuple(self.info.get("multi_store") or ())
 
     def _save(self) -> None:
         for name, server in self.servers.items():
@@ -142,12 +146,17 @@ class Testbed:
 
     # ---- whole testbed ---------------------------------------------------------
     def start(
-        self, token_expiration: int = 3600, extra_regions: tuple[str, ...] = ()
+        self,
+        token_expiration: int = 3600,
+        extra_regions: tuple[str, ...] = (),
+        multi_store: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         """Start everything (installing the venv if needed); reuse a matching running one.
 
         ``extra_regions``: more regions of the master's Keystone (keystone-1), after
         Trento and Lannion (the server-side copy benchmark wants three).
+        ``multi_store``: regions whose Glance has the two file stores ``MULTI_STORES``
+        (the first its default) instead of the one store ``file``.
         """
         topology = {k: list(v) for k, v in TOPOLOGY.items()}
         topology["keystone-1"] += [r for r in extra_regions if r not in topology["keystone-1"]]
@@ -155,6 +164,7 @@ class Testbed:
             "token_expiration": token_expiration,
             "layout": _layout_hash(),
             "topology": topology,
+            "multi_store": list(multi_store),
         }
         if self.running() and all(self.info.get(k) == v for k, v in wanted.items()):
             return self.info
@@ -165,6 +175,7 @@ class Testbed:
         timings = {"venv": time.monotonic() - t0}
         self._wipe()
         self.topology = topology
+        self.multi_store = tuple(multi_store)
         self._plan(token_expiration)
         try:
             for phase, step in (
@@ -289,6 +300,7 @@ class Testbed:
                     notifications_url=(
                         notifications["transport_url"] if region == MASTER_REGION else None
                     ),
+                    stores=MULTI_STORES if region in self.multi_store else (),
                 )
                 regions_info[region] = {
                     "keystone": ks,
@@ -306,6 +318,7 @@ class Testbed:
             "token_expiration": token_expiration,
             "layout": _layout_hash(),
             "topology": self.topology,
+            "multi_store": list(self.multi_store),
             "master_region": MASTER_REGION,
             "keystones": keystones,
             "regions": regions_info,

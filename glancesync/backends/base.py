@@ -63,11 +63,14 @@ class Backend(Protocol):
         properties: dict[str, Any],
         source: ImageSource | None,
         progress: ProgressCallback | None = None,
+        *,
+        store: str = "",
     ) -> Image:
         """Create an image named like ``master`` with its data, formats, ``FOLLOWED``
         attributes and the given visibility and user properties, recording
         ``glancesync_source_id``/``glancesync_source_hash`` (reference 1.4); return the new image
-        as the region lists it."""
+        as the region lists it. ``store``: the multi-store Glance's store the data goes
+        to ("" its default)."""
         ...
 
     def update(
@@ -167,6 +170,20 @@ class Backend(Protocol):
         """The region's Glance copies ``master`` (an image of ``source_region``) itself;
         the copy is verified like an upload before it is returned. BackendError when the
         import fails, times out or is cancelled (the importing image deleted)."""
+        ...
+
+    # -- multi-store regions (glancesync.stores) ----------------------------------------
+    def stores(self, region: str) -> list[str]:
+        """The stores of the region's Glance, its default first; empty when it is not
+        multi-store. BackendError when the region does not answer."""
+        ...
+
+    def copy_to_stores(
+        self, region: str, image: Image, stores: tuple[str, ...], *, timeout: float
+    ) -> Image:
+        """The region's Glance copies the data of ``image`` (active) into ``stores``
+        itself (``copy-image``: no byte through this host); returns the image once it is
+        in all of them. BackendError when a copy fails or takes more than ``timeout``."""
         ...
 
 

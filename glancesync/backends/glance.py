@@ -52,6 +52,7 @@ from glancesync.backends.glance_records import (
     to_image,
 )
 from glancesync.backends.glance_session import TargetSessions, unversioned
+from glancesync.backends.glance_stores import CopyFailed, copy_into, list_stores
 from glancesync.backends.glance_upload import UploadTransaction
 from glancesync.backends.retry import RetryPolicy
 from glancesync.credentials import keystone_v3_url
@@ -257,6 +258,8 @@ class GlanceBackend(GlanceMembers):
         properties: dict[str, Any],
         source: ImageSource | None,
         progress: ProgressCallback | None = None,
+        *,
+        store: str = "",
     ) -> Image:
         """Upload with retries: each attempt reads the source again and starts from a clean
         region (the previous half image is deleted first); only transient failures are
@@ -274,7 +277,33 @@ class GlanceBackend(GlanceMembers):
             client=lambda: self._client(region, "data"),
             reason=self._reason,
             retry=self.retry,
+            store=store,
         ).run()
+        return to_image(record, full)
+
+    # ------------------------------------------------------------ multi-store regions
+
+    def stores(self, region: str) -> list[str]:
+        """The stores of the region's Glance, its default first (glance_stores)."""
+        full = self.full_name(region)
+        with self._reported(f"{full}: Cannot read the stores of the region."):
+            http = self._client(region, "list").http_client
+            return list_stores(http, self.retry, f"{full}: stores")
+
+    def copy_to_stores(
+        self, region: str, image: Image, stores: tuple[str, ...], *, timeout: float
+    ) -> Image:
+        """Glance's ``copy-image`` import of ``image`` into ``stores`` (glance_stores)."""
+        full = self.full_name(region)
+        text = f"{full}: Copy of {image.name} into store(s) {', '.join(stores)} Failed."
+        with self._reported(text):
+            client = self._client(region, "data")
+        try:
+            record = copy_into(client, image.id, stores, timeout, self.retry)
+        except CopyFailed as exc:
+            raise BackendError(f"{text} Cause: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - the client libraries' errors, in any form
+            raise BackendError(f"{text} Cause: {self._cause(exc)}", kind_of(exc)) from None
         return to_image(record, full)
 
     # ------------------------------------------------------------ server-side copies

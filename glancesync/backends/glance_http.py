@@ -47,7 +47,12 @@ def ranged_body(response: Any, skip: int, chunk_size: int) -> Iterator[bytes]:
 
 
 def put_image_data(
-    client: Any, image_id: str, reader: HashingReader, size: int | None, master: Image
+    client: Any,
+    image_id: str,
+    reader: HashingReader,
+    size: int | None,
+    master: Image,
+    store: str = "",
 ) -> None:
     """``PUT /v2/images/<id>/file`` in pieces of ``SEND_PIECE`` bytes, chunked encoding.
 
@@ -68,7 +73,8 @@ def put_image_data(
 
     http = getattr(client, "http_client", None)
     if not isinstance(http, adapter.Adapter) or not hasattr(http, "_handle_response"):
-        client.images.upload(image_id, reader, image_size=size)
+        extra = {"backend": store} if store else {}
+        client.images.upload(image_id, reader, image_size=size, **extra)
         return
     from glanceclient import exc as gexc
     from keystoneauth1 import exceptions as ksa
@@ -77,6 +83,8 @@ def put_image_data(
     headers = {"Content-Type": "application/octet-stream"}
     if size:
         headers["x-openstack-image-size"] = str(size)
+    if store:  # multi-store Glance: the store the data goes to (glancesync.stores)
+        headers["X-Image-Meta-Store"] = store
     body = _BoundedBody(reader, size, master)
     try:
         response = adapter.Adapter.request(

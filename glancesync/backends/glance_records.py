@@ -38,7 +38,14 @@ def to_image(record: Mapping[str, Any], region: str) -> Image:
         created_at=data.get("created_at") or "",
         os_hidden=bool(data.get("os_hidden")),
         shared=data.get("visibility") == "shared",
+        stores=record_stores(data),
     )
+
+
+def record_stores(record: Mapping[str, Any]) -> tuple[str, ...]:
+    """The stores of a multi-store Glance's record: ``stores`` is one comma-separated string."""
+    text = record.get("stores") or ""
+    return tuple(name.strip() for name in str(text).split(",") if name.strip())
 
 
 def _string_properties(properties: Mapping[str, Any]) -> dict[str, str]:

@@ -48,12 +48,14 @@ class UploadTransaction:
         client: Callable[[], Any],
         reason: Reason,
         retry: RetryPolicy,
+        store: str = "",
     ) -> None:
         self.full, self.master = full, master
         self.is_public, self.properties, self.source = is_public, properties, source
         self.progress = _OncePerByte(progress)
         self.client, self.reason, self.retry = client, reason, retry
         self.leftovers: list[str] = []  # half images a failed delete left in the region
+        self.store = store  # the multi-store Glance's store of the data ("" its default)
 
     def run(self) -> Any:
         """The attempts; the stored record, or a ``BackendError`` with the final cause."""
@@ -129,7 +131,7 @@ class UploadTransaction:
             fields = create_fields(master, self.is_public, self.properties)
             image_id = client.images.create(**fields)["id"]
             size = master.size if master.size > 0 else None
-            put_image_data(client, image_id, reader, size, master)
+            put_image_data(client, image_id, reader, size, master, self.store)
             if reader.failure is not None:
                 # A source error ends the stream like a normal end; never let a layer that
                 # swallowed it turn a truncated upload into a success.

@@ -9,7 +9,8 @@ The mock's Keystone knows every project whose id is ``<name>id`` in the master t
 ``<target>_<name>id`` in another target (domain ``Default``), so ``members = by-name``
 maps ``p1id`` to ``other_p1id``; any other id is a project no Keystone has.
 ``accept_members`` works: the mock's credentials are admin, unless the user's name starts
-with ``member``.
+with ``member``. Stores (multi-store regions): one store ``default`` per region unless a
+test gives it others (mock_store).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from glancesync.backends.mock_faults import (
     WRITE_OPERATIONS,
 )
 from glancesync.backends.mock_store import MockStore
-from glancesync.errors import BackendError
+from glancesync.errors import BackendError, RegionNotFound
 from glancesync.image import Image
 
 if TYPE_CHECKING:
@@ -82,7 +83,8 @@ class MockBackend:
         return self.target.tenant_id or f"{self.target.connection.tenant}id"
 
     def list_images(self, region: str) -> list[Image]:
-        return self.store.list_images(self.full_name(region))
+        full = self.full_name(region)
+        return [self.store.in_stores(full, i) for i in self.store.list_images(full)]
 
     def image_source(self, region: str, image: Image) -> ImageSource:
         self.store.check_source(self.full_name(region), image)
@@ -96,13 +98,18 @@ class MockBackend:
         properties: dict[str, Any],
         source: ImageSource | None,
         progress: ProgressCallback | None = None,
+        *,
+        store: str = "",
     ) -> Image:
         # the mock's upload is whole at once: like a verified real one, it keeps no marker
         kept = {key: value for key, value in properties.items() if key != UPLOAD_MARKER}
-        image = self.store.upload(self.full_name(region), master, self.tenant_id(), is_public, kept)
+        full = self.full_name(region)
+        if store and store not in self.store.store_names(full):
+            raise BackendError(f"{full}: Upload of {master.name} Failed. Cause: no store {store}")
+        image = self.store.upload(full, master, self.tenant_id(), is_public, kept, store)
         if progress is not None:
             progress(image.size)
-        return image
+        return self.store.in_stores(full, image)
 
     def update(
         self,
@@ -113,9 +120,24 @@ class MockBackend:
         properties: dict[str, Any],
         attributes: Mapping[str, Any] | None = None,
     ) -> Image:
-        return self.store.update(
-            self.full_name(region), image.id, name, is_public, properties, attributes
-        )
+        full = self.full_name(region)
+        updated = self.store.update(full, image.id, name, is_public, properties, attributes)
+        return self.store.in_stores(full, updated)
+
+    # ------------------------------------------------------------ stores (mock_store)
+
+    def stores(self, region: str) -> list[str]:
+        full = self.full_name(region)
+        if not self.store.has_region(full):
+            raise RegionNotFound(
+                f"{full}: Cannot read the stores of the region. Cause: region not found"
+            )
+        return self.store.store_names(full)
+
+    def copy_to_stores(
+        self, region: str, image: Image, stores: tuple[str, ...], *, timeout: float
+    ) -> Image:
+        return self.store.copy_to_stores(self.full_name(region), image.id, stores)
 
     def delete(self, region: str, image_id: str) -> None:
         self.store.delete(self.full_name(region), image_id)

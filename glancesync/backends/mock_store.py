@@ -22,6 +22,15 @@ to hash), reference 1.4.
 Members and retention: an image's ``shared`` visibility and members live in memory as
 the image's fields and in the backup's properties column as reserved properties
 (``glancesync_visibility``, ``glancesync_members``: csvfile).
+
+Stores (multi-store regions, glancesync.stores): every region has one store, ``default``,
+unless ``set_stores(region_full, names)`` gives it others (the first its default).
+Images keep their ``stores`` in memory only (never in the backups): empty as loaded or
+uploaded without a store, which ``in_stores`` shows as the default store of a region
+given stores, and as no store at all elsewhere (as a Glance without multi-store).
+``upload(store=...)`` and ``copy_to_stores`` (a copy-image that always succeeds for a
+store the region has, counted as an ``update`` for faults) record them; ``drop_store``
+removes one by hand.
 """
 
 from __future__ import annotations
@@ -39,6 +48,8 @@ from glancesync.backends.mock_faults import DEFAULT_CAUSE, Faults
 from glancesync.errors import BackendError, ConfigError, ErrorKind, RegionNotFound
 from glancesync.image import FOLLOWED, RENAMED_AT, SOURCE_HASH, SOURCE_ID, Image, is_reserved
 
+DEFAULT_STORE = "default"
+
 
 class MockStore:
     """Every region's images, shared by all targets; optionally backed by a folder."""
@@ -49,6 +60,7 @@ class MockStore:
         self._lock = threading.RLock()
         self._regions: dict[str, list[Image]] = {}
         self._faults = Faults()
+        self._stores: dict[str, tuple[str, ...]] = {}  # region -> its stores, when given
         self.folder = folder
         # what the region locks of this store are named by: the folder is the state when
         # there is one (two processes on it sync the same images); else this object is
@@ -164,7 +176,13 @@ class MockStore:
                 )
 
     def upload(
-        self, region: str, master: Image, owner: str, is_public: bool, properties: dict[str, Any]
+        self,
+        region: str,
+        master: Image,
+        owner: str,
+        is_public: bool,
+        properties: dict[str, Any],
+        store: str = "",
     ) -> Image:
         with self._lock:
             cause = self._faults.check(region, "upload")
@@ -195,6 +213,7 @@ class MockStore:
                 min_disk=master.min_disk,
                 protected=master.protected,
                 os_hidden=master.os_hidden,
+                stores=(store,) if store else (),
             )
             self._regions[region].append(image)
             self._save(region)
@@ -271,6 +290,46 @@ class MockStore:
             image.members = members
 
         self._change(region, image_id, "update", change)
+
+    # ------------------------------------------------------------ stores
+
+    def store_names(self, region: str) -> list[str]:
+        """The region's stores, its default first."""
+        with self._lock:
+            return list(self._stores.get(region, (DEFAULT_STORE,)))
+
+    def set_stores(self, region: str, names: list[str] | tuple[str, ...]) -> None:
+        with self._lock:
+            self._stores[region] = tuple(names)
+
+    def in_stores(self, region: str, image: Image) -> Image:
+        """``image`` as listed: in the default store of a region given stores unless it
+        says more; as it is elsewhere."""
+        if image.stores or region not in self._stores:
+            return image
+        return image.copy(stores=tuple(self.store_names(region)[:1]))
+
+    def copy_to_stores(self, region: str, image_id: str, names: tuple[str, ...]) -> Image:
+        unknown = [n for n in names if n not in self.store_names(region)]
+        if unknown:
+            raise BackendError(
+                f"{region}: Copy of {image_id} into stores Failed. "
+                f"Cause: unknown store(s) {', '.join(unknown)}"
+            )
+
+        def add(image: Image) -> None:
+            there = self.in_stores(region, image).stores
+            image.stores = there + tuple(n for n in names if n not in there)
+
+        return self.in_stores(region, self._change(region, image_id, "update", add))
+
+    def drop_store(self, region: str, image_id: str, name: str) -> None:
+        """The image's data deleted from one store by hand (a test's operator)."""
+
+        def drop(image: Image) -> None:
+            image.stores = tuple(n for n in self.in_stores(region, image).stores if n != name)
+
+        self._change(region, image_id, "none", drop)
 
     def _change(self, region: str, image_id: str, operation: str, change: Any) -> Image:
         with self._lock:

@@ -41,6 +41,8 @@ class Target:
     transfer: str = default(TARGET, "transfer")  # glancesync.transfer
     import_timeout: int = default(TARGET, "import_timeout")
     import_interface: str = default(TARGET, "import_interface")
+    stores: tuple[str, ...] = default(TARGET, "stores")  # glancesync.stores
+    all_stores: bool = default(TARGET, "all_stores")
 
 
 @dataclass

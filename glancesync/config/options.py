@@ -93,6 +93,10 @@ TARGET = _table(
     Option("import_timeout", INT, 1800, minimum=1),  # seconds one server-side import may take
     # The endpoint interface the region's Glance fetches the master from ("": the target's)
     Option("import_interface", TEXT, ""),
+    # The stores of a multi-store Glance every copy must be in (glancesync.stores; README
+    # "Multi-store regions"): uploaded into the first, copied by Glance into the others.
+    Option("stores", LIST, ()),
+    Option("all_stores", BOOL, False),  # every store the region's Glance has
 )
 
 MAIN_OPTIONS = frozenset(MAIN)

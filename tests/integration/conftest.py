@@ -16,6 +16,10 @@ import pytest
 from testbed import Testbed, TestbedError
 from testbed.clients import session_for
 
+# The region whose Glance has two file stores, fast (its default) and slow (issue 25: the
+# multi-store tests); every other region keeps the one store ``file``.
+MULTI_STORE_REGIONS = ("Lannion",)
+
 
 @pytest.fixture(scope="session")
 def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
@@ -27,7 +31,7 @@ def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
             return
     tb = Testbed(tmp_path_factory.mktemp("testbed"))
     try:
-        tb.start()
+        tb.start(multi_store=MULTI_STORE_REGIONS)
     except TestbedError as exc:
         tb.stop()
         pytest.fail(f"the testbed did not start: {exc}", pytrace=False)
