@@ -26,6 +26,8 @@ from tests.support.service_app import clean, make_app
 from tests.support.service_files import SERVER_CFG, SERVICE_PASSWORD
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.concurrency
+
 TOKEN = {"X-Auth-Token": ADMIN}
 
 

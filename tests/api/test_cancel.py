@@ -22,7 +22,7 @@ from tests.support.service_app import wait_for_task
 from tests.support.waiting import wait_until
 
 # Run on SQLite, PostgreSQL and MariaDB (tests/api/conftest.py).
-pytestmark = pytest.mark.all_databases
+pytestmark = [pytest.mark.all_databases, pytest.mark.concurrency]
 
 AUTH = {"X-Auth-Token": ADMIN}
 IMG02 = 20971520  # the one image Burgos lacks (tests/support/service_files.py)

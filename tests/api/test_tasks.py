@@ -25,7 +25,7 @@ from tests.support.task_rows import HOST, add_task, dead_pid, stored
 from tests.support.waiting import wait_until
 
 # Run on SQLite, PostgreSQL and MariaDB (tests/api/conftest.py).
-pytestmark = pytest.mark.all_databases
+pytestmark = [pytest.mark.all_databases, pytest.mark.concurrency]
 
 AUTH = {"X-Auth-Token": ADMIN}
 
