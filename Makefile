@@ -35,7 +35,9 @@ test-fast: install
 ## The concurrency tests (pytest -m concurrency) STRESS_RUNS times in a row beside a CPU
 ## hog (Debian's stress-ng --cpu 2, installed with apt-get when missing): each run's time
 ## and failed tests, then a verdict; fails when any run failed (docs/reliability.md).
+## STRESS_ARGS narrows the runs (pytest arguments, e.g. STRESS_ARGS=tests/api).
 STRESS_RUNS ?= 3
+STRESS_ARGS ?=
 stress-test: install
 	@command -v stress-ng >/dev/null || { apt-get update && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends stress-ng; }
@@ -43,7 +45,7 @@ stress-test: install
 	trap 'kill $$hog 2>/dev/null; wait $$hog 2>/dev/null' EXIT; failed=0; \
 	for run in $$(seq $(STRESS_RUNS)); do \
 	  start=$$(date +%s); \
-	  $(PY) -m pytest -m concurrency -q -p no:cacheprovider >$$logs/run-$$run.log 2>&1; \
+	  $(PY) -m pytest -m concurrency -q -p no:cacheprovider $(STRESS_ARGS) >$$logs/run-$$run.log 2>&1; \
 	  code=$$?; [ $$code -eq 0 ] || failed=$$((failed + 1)); \
 	  echo "run $$run of $(STRESS_RUNS): exit $$code in $$(( $$(date +%s) - start )) s:" \
 	    "$$(tail -n 1 $$logs/run-$$run.log)"; \
