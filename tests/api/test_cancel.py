@@ -47,7 +47,7 @@ def apps(app_factory, gates) -> tuple[Flask, Flask]:
 def start(app: Flask, started: threading.Event, region: str = "Burgos") -> str:
     response = app.test_client().post(f"/v1/regions/{region}/tasks", headers=AUTH)
     assert response.status_code == 202
-    assert started.wait(10), "the upload did not start"
+    assert started.wait(60), "the upload did not start"
     return response.headers["Location"]
 
 

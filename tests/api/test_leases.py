@@ -170,7 +170,7 @@ def test_a_process_that_lost_its_lease_stops_and_never_writes_the_row(app_factor
     gated(running, gates)
     location = running.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH)
     task_id = location.get_json()["taskId"]
-    assert gates[0].wait(10), "the upload did not start"
+    assert gates[0].wait(60), "the upload did not start"
     set_row(running, task_id, status=FAILED, message=INTERRUPTED)
     newer = add_task(running, "Burgos", "otherhost:1:new", age=0)
     live = runner_of(running).live(task_id)
@@ -196,7 +196,7 @@ def test_a_frozen_process_stops_before_its_next_renewal(app_factory, gates, monk
     gated(running, gates)
     task_id = running.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH)
     task_id = task_id.get_json()["taskId"]
-    assert gates[0].wait(10)
+    assert gates[0].wait(60)
     live = runner_of(running).live(task_id)
     assert not live.should_stop()
     clock[0] += 10.001  # frozen past DEAD_AFTER - 2 x HEARTBEAT_INTERVAL
@@ -244,7 +244,7 @@ def test_a_follow_up_is_queued_behind_the_running_sync_then_runs(app_factory, ga
     running = app_factory(PROGRESS_INTERVAL=0.05)
     gated(running, gates)
     first = running.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH).get_json()
-    assert gates[0].wait(10)
+    assert gates[0].wait(60)
     with running.test_request_context():
         queued, created = start_sync("Burgos", "scheduler", follow_up=True)
         again, created_again = start_sync("Burgos", "listener", follow_up=True)
@@ -300,7 +300,7 @@ def test_stopping_the_service_ends_running_syncs_failed(app_factory, gates, monk
     gated(running, gates)
     task_id = running.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH)
     task_id = task_id.get_json()["taskId"]
-    assert gates[0].wait(10)
+    assert gates[0].wait(60)
     done: list[bool] = []
     stopper = threading.Thread(target=lambda: done.append(runner_of(running).stop_syncs()))
     stopper.start()

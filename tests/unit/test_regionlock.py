@@ -214,14 +214,14 @@ def blocked_run(gs: GlanceSync, store: MockStore):
 
     def upload(*args: Any, **kw: Any):
         entered.set()
-        assert release.wait(10)
+        assert release.wait(60)
         return original(*args, **kw)
 
     store.upload = upload  # type: ignore[method-assign]
     thread = threading.Thread(target=lambda: results.append(gs.sync_region("Burgos")))
     results: list[Any] = []
     thread.start()
-    assert entered.wait(10)
+    assert entered.wait(60)
     return release, thread, results
 
 
