@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-test.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install test test-fast lint wheel bench demo demo-stop screenshot browser clean
+.PHONY: install test test-fast stress-test lint wheel bench demo demo-stop screenshot browser clean
 
 $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,29 @@ test: install browser
 ## Everything but the tests that need the OpenStack testbed.
 test-fast: install
 	$(PY) -m pytest -m "not integration"
+
+## The concurrency tests (pytest -m concurrency) STRESS_RUNS times in a row beside a CPU
+## hog (Debian's stress-ng --cpu 2, installed with apt-get when missing): each run's time
+## and failed tests, then a verdict; fails when any run failed (docs/reliability.md).
+## STRESS_ARGS narrows the runs (pytest arguments, e.g. STRESS_ARGS=tests/api).
+STRESS_RUNS ?= 3
+STRESS_ARGS ?=
+stress-test: install
+	@command -v stress-ng >/dev/null || { apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends stress-ng; }
+	@logs=$$(mktemp -d); stress-ng --cpu 2 --quiet & hog=$$!; \
+	trap 'kill $$hog 2>/dev/null; wait $$hog 2>/dev/null' EXIT; failed=0; \
+	for run in $$(seq $(STRESS_RUNS)); do \
+	  start=$$(date +%s); \
+	  $(PY) -m pytest -m concurrency -q -p no:cacheprovider $(STRESS_ARGS) >$$logs/run-$$run.log 2>&1; \
+	  code=$$?; [ $$code -eq 0 ] || failed=$$((failed + 1)); \
+	  echo "run $$run of $(STRESS_RUNS): exit $$code in $$(( $$(date +%s) - start )) s:" \
+	    "$$(tail -n 1 $$logs/run-$$run.log)"; \
+	  grep -E '^(FAILED|ERROR) ' $$logs/run-$$run.log || true; \
+	done; \
+	echo "stress-test: $$failed of $(STRESS_RUNS) runs failed beside stress-ng --cpu 2" \
+	  "(logs in $$logs)"; \
+	[ $$failed -eq 0 ]
 
 lint: install
 	$(PY) -m ruff check .

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,9 +21,12 @@ from app.broker import TASK_NAME
 from app.models import Task, db
 from tests.api.fakes import ADMIN
 from tests.support.brokers import REPO, WorkerProcess, publish_again, rabbit_vhost
+from tests.support.lease_rounds import LeaseRounds
 from tests.support.service_app import clean, make_app
 from tests.support.service_files import SERVER_CFG, SERVICE_PASSWORD
 from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.concurrency
 
 TOKEN = {"X-Auth-Token": ADMIN}
 
@@ -102,13 +104,14 @@ def worker_pid(app, task_id: str) -> int:
     return int(row.worker.split(":")[1])
 
 
-def test_a_post_with_a_broker_publishes_the_task_and_leaves_it_queued(service, broker):
+def test_a_post_with_a_broker_publishes_the_task_and_leaves_it_queued(service, broker, monkeypatch):
     app, _ = service("ROUTES = other:=west\n")
+    rounds = LeaseRounds(app.extensions["glancesync.tasks"], monkeypatch)
     client = app.test_client()
     burgos = client.post("/v1/regions/Burgos/tasks", headers=TOKEN)
     madrid = client.post("/v1/regions/other:Madrid/tasks", headers=TOKEN)
     assert burgos.status_code == madrid.status_code == 202
-    time.sleep(1)  # five lease rounds: no thread of the service claims them
+    rounds.wait(3)  # two whole lease rounds: no thread of the service claims them
     ids = [task(client, r.headers["Location"])["taskId"] for r in (burgos, madrid)]
     assert [task(client, r.headers["Location"])["status"] for r in (burgos, madrid)] == [
         "queued",

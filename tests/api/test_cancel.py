@@ -22,7 +22,7 @@ from tests.support.service_app import wait_for_task
 from tests.support.waiting import wait_until
 
 # Run on SQLite, PostgreSQL and MariaDB (tests/api/conftest.py).
-pytestmark = pytest.mark.all_databases
+pytestmark = [pytest.mark.all_databases, pytest.mark.concurrency]
 
 AUTH = {"X-Auth-Token": ADMIN}
 IMG02 = 20971520  # the one image Burgos lacks (tests/support/service_files.py)
@@ -47,7 +47,7 @@ def apps(app_factory, gates) -> tuple[Flask, Flask]:
 def start(app: Flask, started: threading.Event, region: str = "Burgos") -> str:
     response = app.test_client().post(f"/v1/regions/{region}/tasks", headers=AUTH)
     assert response.status_code == 202
-    assert started.wait(10), "the upload did not start"
+    assert started.wait(60), "the upload did not start"
     return response.headers["Location"]
 
 

@@ -105,24 +105,39 @@ def image_tree(root: Path, port: int) -> dict[str, Path]:
     return {"code": code, "etc": etc, "data": data}
 
 
-def interpreter() -> tuple[str, str]:
-    """A Python of this version the unprivileged user can run (this venv's lives under
-    /root, mode 700), and this venv's site-packages for it (same version, same ABI)."""
+def interpreter(root: Path) -> tuple[str, str]:
+    """A Python of this version the unprivileged user can run (this venv's may live under
+    /root, mode 700), and a copy of this venv's site-packages under ``root`` for it (same
+    version, same ABI): the checkout itself may be in a folder only root can enter (a
+    clone in a ``mktemp -d``), so the image's user is given nothing of it but copies."""
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     candidates = [
         p for p in (f"/usr/bin/{version}", f"/usr/local/bin/{version}") if Path(p).exists()
     ]
     if not candidates:
         pytest.fail(f"no {version} outside /root for the unprivileged user")
-    site = [p for p in sys.path if p.endswith("site-packages") and p.startswith(sys.prefix)]
-    return candidates[0], site[0]
+    (site,) = [p for p in sys.path if p.endswith("site-packages") and p.startswith(sys.prefix)]
+    readable = root / "site-packages"
+    ignore = shutil.ignore_patterns("__pycache__", "__editable__*")
+    shutil.copytree(site, readable, ignore=ignore, copy_function=link_or_copy, symlinks=True)
+    return candidates[0], str(readable)
+
+
+def link_or_copy(source: str, target: str) -> None:
+    """A hard link (instant, no space) where both are on one file system, else a copy.
+    The link's folders are root's own, mode 755: the user reads it whatever the source's
+    folders allow. The files keep their mode (pip's are world-readable)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def test_the_image_command_runs_as_an_unprivileged_user_on_read_only_code(root):
     port = free_port()
     tree = image_tree(root, port)
     image = dockerfile()
-    python, site = interpreter()
+    python, site = interpreter(root)
     env = {"PATH": os.environ["PATH"], "HOME": str(tree["data"]), "PYTHONPATH": site}
     for key, value in image["env"].items():
         env[key] = value.replace("/etc/fiware.d", str(tree["etc"])).replace(

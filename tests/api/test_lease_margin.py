@@ -16,6 +16,8 @@ from app.tasks import check_lease_timing, lease_timing_problem, live
 from tests.support.manage_process import manage
 from tests.support.task_rows import add_task
 
+pytestmark = pytest.mark.concurrency
+
 DEAD_AFTER, INTERVAL = 60.0, 10.0
 OWN_LEASE = DEAD_AFTER - 2 * INTERVAL  # 40 s
 

@@ -26,11 +26,12 @@ from app.regions import core
 from app.tasks import INTERRUPTED, TaskRunner, start_sync
 from tests.api.fakes import ADMIN
 from tests.support.gated_uploads import GatedUploads, burgos_images
+from tests.support.lease_rounds import LeaseRounds
 from tests.support.task_rows import HOST, add_task, dead_pid, stored
 from tests.support.waiting import wait_until
 
 # Run on SQLite, PostgreSQL and MariaDB (tests/api/conftest.py).
-pytestmark = pytest.mark.all_databases
+pytestmark = [pytest.mark.all_databases, pytest.mark.concurrency]
 
 AUTH = {"X-Auth-Token": ADMIN}
 REPO = Path(__file__).resolve().parents[2]
@@ -127,10 +128,10 @@ def test_a_process_clock_minutes_off_keeps_its_tasks_alive(app_factory, monkeypa
     other = app_factory()
     late = models.utcnow
     monkeypatch.setattr(models, "utcnow", lambda: late() - timedelta(minutes=10))
-    monkeypatch.setattr(tasks_module, "utcnow", models.utcnow, raising=False)
+    rounds = LeaseRounds(runner_of(skewed), monkeypatch)
     task_id = skewed.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH).get_json()
     task_id = task_id["taskId"]
-    time.sleep(0.5)  # two heartbeats (HEARTBEAT_INTERVAL is 0.2 s in the tests)
+    rounds.wait(3)  # two whole rounds of the skewed process renewed the task
     with other.app_context():
         assert runner_of(other).sweep() == 0
     assert stored(other, task_id).status == SYNCING
@@ -169,7 +170,7 @@ def test_a_process_that_lost_its_lease_stops_and_never_writes_the_row(app_factor
     gated(running, gates)
     location = running.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH)
     task_id = location.get_json()["taskId"]
-    assert gates[0].wait(10), "the upload did not start"
+    assert gates[0].wait(60), "the upload did not start"
     set_row(running, task_id, status=FAILED, message=INTERRUPTED)
     newer = add_task(running, "Burgos", "otherhost:1:new", age=0)
     live = runner_of(running).live(task_id)
@@ -195,7 +196,7 @@ def test_a_frozen_process_stops_before_its_next_renewal(app_factory, gates, monk
     gated(running, gates)
     task_id = running.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH)
     task_id = task_id.get_json()["taskId"]
-    assert gates[0].wait(10)
+    assert gates[0].wait(60)
     live = runner_of(running).live(task_id)
     assert not live.should_stop()
     clock[0] += 10.001  # frozen past DEAD_AFTER - 2 x HEARTBEAT_INTERVAL
@@ -243,7 +244,7 @@ def test_a_follow_up_is_queued_behind_the_running_sync_then_runs(app_factory, ga
     running = app_factory(PROGRESS_INTERVAL=0.05)
     gated(running, gates)
     first = running.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH).get_json()
-    assert gates[0].wait(10)
+    assert gates[0].wait(60)
     with running.test_request_context():
         queued, created = start_sync("Burgos", "scheduler", follow_up=True)
         again, created_again = start_sync("Burgos", "listener", follow_up=True)
@@ -292,14 +293,14 @@ def test_cancel_of_a_queued_task_ends_it_at_once(app):
 
 
 # -- the service stopping ----------------------------------------------------------------------
-def test_stopping_the_service_ends_running_syncs_failed(app_factory, gates):
+def test_stopping_the_service_ends_running_syncs_failed(app_factory, gates, monkeypatch):
     """What the SIGTERM handler of a gunicorn worker runs: every sync stops between two
     chunks, its half image deleted, and ends failed with the message of the stop."""
     running = app_factory(PROGRESS_INTERVAL=0.05)
     gated(running, gates)
     task_id = running.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH)
     task_id = task_id.get_json()["taskId"]
-    assert gates[0].wait(10)
+    assert gates[0].wait(60)
     done: list[bool] = []
     stopper = threading.Thread(target=lambda: done.append(runner_of(running).stop_syncs()))
     stopper.start()
@@ -311,7 +312,7 @@ def test_stopping_the_service_ends_running_syncs_failed(app_factory, gates):
     assert (task.status, task.message) == (FAILED, "Sync interrupted: the service stopped")
     assert "img02" not in burgos_images(running)
     queued = add_task(running, "Caceres", "", age=0, status=QUEUED)
-    time.sleep(0.5)  # two lease rounds: a stopping runner claims nothing more
+    LeaseRounds(runner_of(running), monkeypatch).wait(3)  # a stopping runner claims nothing
     assert stored(running, queued).status == QUEUED
     late = running.test_client().post("/v1/regions/Burgos/tasks", headers=AUTH)
     assert (late.status_code, late.get_json()["status"]) == (202, QUEUED)  # left to others

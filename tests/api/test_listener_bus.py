@@ -16,8 +16,9 @@ from app.oslo_config import build_conf
 from app.settings import NotificationSettings, Settings, load_settings
 from app.settings.reader import Reader
 from app.settings.sections import read_notifications
-from tests.support.brokers import rabbit_vhost
+from tests.support.brokers import rabbit_vhost, rabbitmqctl, vhost_of
 from tests.support.service_files import SERVER_CFG, SERVICE_PASSWORD
+from tests.support.waiting import wait_until
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # eventlet's deprecation, imported but not used
@@ -54,8 +55,24 @@ class Counter:
         deadline = time.monotonic() + timeout
         while len(self.ids) < count and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(0.5)  # and nothing more
+        # A duplicate delivery has no event to wait for: give it half a second to show.
+        time.sleep(0.5)
         return sorted(self.ids)
+
+
+def bound_queues(amqp_url: str, exchange: str = "glance") -> set[str]:
+    """The queues bound to ``exchange`` in the vhost of ``amqp_url`` (as RabbitMQ says)."""
+    table = rabbitmqctl(
+        "list_bindings",
+        "--quiet",
+        "--no-table-headers",
+        "-p",
+        vhost_of(amqp_url),
+        "source_name",
+        "destination_name",
+    )
+    rows = (line.split("\t") for line in table.splitlines())
+    return {row[1] for row in rows if len(row) == 2 and row[0] == exchange}
 
 
 def glance_notifier(url: str, conf):
@@ -99,8 +116,9 @@ def test_the_shared_queue_keeps_every_event_while_listen_runs(tmp_path):
             endpoint = Endpoint(lambda kind, body: ours.info(None, None, kind, body, None))
             listening = NotificationSettings(transport_url=url)  # POOL and EXCHANGE defaults
             listen = oslo_listener(listening, endpoint, oslo_conf(settings))
+            before = bound_queues(amqp_url)
             listen.start()
-            time.sleep(1)  # its queue is declared and bound
+            wait_until(lambda: bound_queues(amqp_url) - before, 60, step=0.5)
             beside = publish(notifier, EVENTS)
             assert shared.wait_for(2 * EVENTS) == sorted(alone + beside)
             assert ours.wait_for(EVENTS) == beside

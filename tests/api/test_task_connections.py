@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from app.models import QUEUED, SYNCING, db, db_now
@@ -18,6 +19,8 @@ from app.tasks import creation as creation_module
 from tests.api.fakes import ADMIN
 from tests.support.task_rows import add_task, stored
 from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.concurrency
 
 AUTH = {"X-Auth-Token": ADMIN}
 

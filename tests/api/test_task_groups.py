@@ -21,7 +21,7 @@ from tests.api.fakes import ADMIN
 from tests.support.service_app import wait_for_task
 
 # Run on SQLite, PostgreSQL and MariaDB (tests/api/conftest.py).
-pytestmark = pytest.mark.all_databases
+pytestmark = [pytest.mark.all_databases, pytest.mark.concurrency]
 
 AUTH = {"X-Auth-Token": ADMIN}
 

@@ -26,6 +26,8 @@ from tests.support.task_invariants import INVARIANTS
 from tests.support.task_machine import TaskLifecycle, profile, replay
 from tests.support.task_world import SETTINGS
 
+pytestmark = pytest.mark.concurrency
+
 
 @pytest.fixture
 def model_apps(database_url, server_files, core_files) -> Iterator[list[Flask]]:

@@ -29,6 +29,8 @@ from tests.api.fakes import ADMIN
 from tests.support.task_rows import add_task, stored
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.concurrency
+
 AUTH = {"X-Auth-Token": ADMIN}
 
 

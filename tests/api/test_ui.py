@@ -296,7 +296,7 @@ def test_cancel_a_running_sync_from_the_page(app_factory):
         sign_in(browser)
         csrf = {"X-CSRF-Token": page_csrf(browser)}
         task = browser.post("/ui/api/regions/Burgos/tasks", headers=csrf).get_json()
-        assert started.wait(10), "the upload did not start"
+        assert started.wait(60), "the upload did not start"
         cancel = f"/ui/api/regions/Burgos/tasks/{task['taskId']}/cancel"
         answer = browser.post(cancel, headers=csrf)
         assert answer.status_code == 202, answer.get_data(as_text=True)

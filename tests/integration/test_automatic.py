@@ -216,7 +216,9 @@ def test_ten_quick_changes_make_at_most_two_tasks_per_region_and_end_with_the_la
         step=0.5,
     )
     wait_until(service.idle, SYNC_TIMEOUT)
-    time.sleep(QUIET + 1)  # a late second task would show up within one quiet period
+    # time that must pass (the scenario): a late second task would show up within one
+    # quiet period, and nothing marks that it will not come
+    time.sleep(QUIET + 1)
     wait_until(service.idle, SYNC_TIMEOUT)
     tasks = new_tasks(service, before)
     for region in REGIONS:
@@ -231,7 +233,7 @@ def test_an_event_for_another_project_syncs_nothing(service, listener, glance, a
     other = add_image(unique("foreign"), size=1024, owner=demo_project)
     assert other.record["owner"] == demo_project
     glance(MASTER).images.update(other.id, colour="green")
-    time.sleep(QUIET + 3)
+    time.sleep(QUIET + 3)  # time that must pass: no task comes, nothing marks the end
     assert new_tasks(service, before) == []
     assert "foreign" not in listener.logs()
     # The listener was listening: an image of the master project syncs.

@@ -10,7 +10,11 @@ from fixtures_glance import region_images, unique
 
 from glancesync.batch import SyncOptions
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_glance")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.concurrency,
+    pytest.mark.usefixtures("clean_glance"),
+]
 
 MB = 1048576
 

@@ -19,7 +19,11 @@ from service_process import POSTGRES, TOKEN_HEADER, ServiceProcess
 
 from glancesync.backends.base import UPLOAD_MARKER
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_glance")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.concurrency,
+    pytest.mark.usefixtures("clean_glance"),
+]
 
 REGIONS = ["Trento", "Lannion"]
 BUSY = "another glancesync run is syncing this region"

@@ -14,7 +14,11 @@ import pytest
 from cli_process import SlowFeed, finish, interrupt, start_cli
 from fixtures_glance import config_text, region_images, unique
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_glance")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.concurrency,
+    pytest.mark.usefixtures("clean_glance"),
+]
 
 MB = 1024 * 1024
 SIZE = 24 * MB  # about 5 s at the feed's pace: the signal comes well before the end

@@ -19,8 +19,13 @@ from cli_process import SlowFeed, finish, start_cli
 from fixtures_glance import MasterImage, config_text, region_images, unique
 
 from glancesync.backends.base import UPLOAD_MARKER
+from tests.support.waiting import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_glance")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.concurrency,
+    pytest.mark.usefixtures("clean_glance"),
+]
 
 MB = 1024 * 1024
 BUSY = "ERROR:Trento: another glancesync run is syncing this region"
@@ -73,6 +78,13 @@ def test_one_host_second_run_fails_the_region(tb_info, images_dir, tmp_path, slo
     one_verified_copy(glance, made)
 
 
+def holds_open(pid: int, folder: Path) -> bool:
+    """Whether process ``pid`` has a file of ``folder`` open: a run holds its region's lock
+    file open from the moment it asks for the lock (and polls flock while another has it)."""
+    fds = Path(f"/proc/{pid}/fd")
+    return any(os.readlink(fd).startswith(f"{folder}/") for fd in fds.iterdir())
+
+
 def test_one_host_second_run_waits_then_finds_the_region_synchronised(
     tb_info, images_dir, tmp_path, slow_master, glance
 ):
@@ -83,7 +95,7 @@ def test_one_host_second_run_waits_then_finds_the_region_synchronised(
     first = start_cli(config, "Trento")
     feed.wait_for(2 * MB)
     second = start_cli(config, "Trento")
-    time.sleep(3)  # the second run is waiting for the lock by now (or soon: no matter)
+    wait_until(lambda: holds_open(second.pid, locks), 60, what="the second run at the lock")
     feed.resume()
     code, out, err = finish(first)
     assert code == 0, out + err
@@ -127,7 +139,9 @@ def test_a_marked_image_older_than_leftover_age_is_deleted(add_image, glance, en
     assert f"WARNING:Trento: {made.name} is being uploaded by another run; skipped" in log.lines
     assert [i["id"] for i in trento.images.list()] == [stale["id"]]
 
-    time.sleep(2.1)  # Glance's created_at has one-second steps
+    # time that must pass (the scenario): the mark must be older than leftover_age = 1,
+    # and Glance's created_at has one-second steps
+    time.sleep(2.1)
     gs, log = engine(master="leftover_age = 1")
     assert not gs.sync_region("Trento").failed, log.lines
     deleted = f"INFO:Trento: Deleting leftover image {stale['id']} of an interrupted upload"

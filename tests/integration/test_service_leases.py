@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import sys
 import threading
@@ -24,12 +25,18 @@ from service_process import REPO, ServiceProcess
 from glancesync.backends.glance import UPLOAD_MARKER
 from tests.support.waiting import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_glance")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.concurrency,
+    pytest.mark.usefixtures("clean_glance"),
+]
 
 MB = 1024 * 1024
 FAST = {"HEARTBEAT_INTERVAL": 0.5, "DEAD_AFTER": 5.0}  # margin for a loaded CI machine
 INTERRUPTED = "Sync interrupted: the server process running it stopped"
 STOPPED = "Sync interrupted: the service stopped"
+# what a runner logs when it ends a sync whose lease it lost (it leaves the row alone)
+ENDED_LOST = re.compile(r"lease lost, its row is left|lease lost before its final write")
 OWN_PID_NAMESPACE = ["unshare", "--pid", "--fork", "--mount-proc"]
 # Run manage.py with the code's own clock 10 minutes late (fault injection stays here).
 SKEWED = (
@@ -81,7 +88,7 @@ def test_sigterm_mid_sync_fails_the_task_cleanly(
         with frozen("glance-Trento"):
             started = time.monotonic()
             os.killpg(svc.process.pid, signal.SIGTERM)
-            time.sleep(1)
+            time.sleep(1)  # the fault: Glance stays frozen a while after the SIGTERM
         svc.process.wait(15)
         took = time.monotonic() - started
         task = row(svc, location)
@@ -142,6 +149,8 @@ def test_same_host_name_in_own_pid_namespaces_spares_live_tasks(
                 with frozen(f"glance-{region}"):
                     other.stop()
                     other.start()  # sweeps at start, then in its lease loop
+                    # time that must pass (the scenario): the task outlives DEAD_AFTER
+                    # while the restarted instance sweeps
                     time.sleep(FAST["DEAD_AFTER"] + 2 * FAST["HEARTBEAT_INTERVAL"])
                     assert row(runner, location)["status"] == "syncing"
                 final = runner.wait_task(location, token, timeout=60)
@@ -168,7 +177,8 @@ def test_a_frozen_instance_loses_its_task_and_never_writes_it(
             appears(glance, "Trento", name)
             with frozen("glance-Trento"):
                 os.killpg(first.process.pid, signal.SIGSTOP)
-                time.sleep(FAST["DEAD_AFTER"] + 1)
+                # the second instance's lease loop sweeps the frozen one's task
+                wait_until(lambda: row(second, old)["status"] == "failed", 60)
                 taken = second.post("/v1/regions/Trento/tasks", token)
                 assert taken.status_code == 202, taken.text
                 left = row(second, old)
@@ -176,7 +186,8 @@ def test_a_frozen_instance_loses_its_task_and_never_writes_it(
             os.killpg(first.process.pid, signal.SIGCONT)
             final = second.wait_task(taken.headers["Location"], token, timeout=60)
             wait_until(lambda: not marked_copies(glance, name), 30)
-            time.sleep(2 * FAST["HEARTBEAT_INTERVAL"])
+            # the thawed runner's sync ended and it decided about its final write
+            wait_until(lambda: ENDED_LOST.search(first.logs()), 60)
             assert row(second, old) == left  # the frozen instance never wrote it again
             assert "lease lost" in first.logs()
             if final["status"] != "synced" or name not in region_images(glance("Trento")):

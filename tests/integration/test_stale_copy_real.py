@@ -19,7 +19,11 @@ from glancesync.backends.base import UPLOAD_MARKER
 from glancesync.image import SOURCE_HASH
 from glancesync.processes import process_scope
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_glance")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.concurrency,
+    pytest.mark.usefixtures("clean_glance"),
+]
 
 
 def dead_run() -> str:

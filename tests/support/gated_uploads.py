@@ -30,7 +30,7 @@ class GatedUploads:
                 progress(chunk if index < CHUNKS - 1 else master.size - chunk * index)
             if index == 0:
                 self.started.set()
-                assert self.gate.wait(10), "the test never opened the gate"
+                assert self.gate.wait(60), "the test never opened the gate"
         return self.inner.upload(region, master, is_public, properties, source, None)
 
 

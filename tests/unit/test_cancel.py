@@ -17,6 +17,8 @@ from glancesync.regions import RegionRef
 from tests.support.chunked_uploads import SIZES, ChunkedUploads, names
 from tests.support.syncworld import REGIONS, build_world
 
+pytestmark = pytest.mark.concurrency
+
 
 @pytest.fixture
 def world(monkeypatch):

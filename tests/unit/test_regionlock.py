@@ -24,6 +24,8 @@ from glancesync.image import Image
 from glancesync.regionlock import BUSY, RegionBusy, RegionLock, lock_path, usable_lock_dir
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.concurrency
+
 
 def test_a_held_lock_makes_the_second_run_fail_after_its_wait(tmp_path):
     path = str(tmp_path / "r.lock")
@@ -184,7 +186,7 @@ def test_a_listing_prefetched_before_another_run_ended_is_not_used(tmp_path):
     other.acquire(0)
     done = store.images("Valladolid")[0].copy(region="Burgos", id="theirs")
     store.add_region("Burgos", [done])  # what the other run uploaded
-    time.sleep(0.01)
+    time.sleep(0.01)  # time that must pass: the release's mtime (coarse) follows the prefetch
     other.release()
     assert not gs.sync_region(ref, catalogue=catalogue).failed
     assert listings.count("Burgos") == 2
@@ -212,14 +214,14 @@ def blocked_run(gs: GlanceSync, store: MockStore):
 
     def upload(*args: Any, **kw: Any):
         entered.set()
-        assert release.wait(10)
+        assert release.wait(60)
         return original(*args, **kw)
 
     store.upload = upload  # type: ignore[method-assign]
     thread = threading.Thread(target=lambda: results.append(gs.sync_region("Burgos")))
     results: list[Any] = []
     thread.start()
-    assert entered.wait(10)
+    assert entered.wait(60)
     return release, thread, results
 
 
