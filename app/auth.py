@@ -12,6 +12,7 @@ tests plug in a fake at exactly that place. Authorization is the policy of
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -126,6 +127,8 @@ class KeystoneValidator:
         self._project: str | None = None
         self._project_known = False
         self._lock = threading.RLock()
+        # validations in progress, by token digest: (the gate, how many wait on it)
+        self._pending: dict[str, tuple[threading.Lock, int]] = {}
 
     def middleware(self):
         """One auth_token per process, built on first use (after a gunicorn fork)."""
@@ -148,6 +151,25 @@ class KeystoneValidator:
             return self._middleware
 
     def validate(self, token: str, service_token: str = "") -> TokenInfo | None:
+        """Concurrent first requests with one token wait for one validation: the next ones
+        find it in auth_token's cache instead of each calling Keystone (a burst of 200
+        POSTs with one token costs one validation per process, not one per thread)."""
+        key = hashlib.sha256(f"{token}\0{service_token}".encode()).hexdigest()
+        with self._lock:
+            gate, waiting = self._pending.get(key, (threading.Lock(), 0))
+            self._pending[key] = (gate, waiting + 1)
+        try:
+            with gate:
+                return self._validate(token, service_token)
+        finally:
+            with self._lock:
+                gate, waiting = self._pending[key]
+                if waiting <= 1:
+                    del self._pending[key]
+                else:
+                    self._pending[key] = (gate, waiting - 1)
+
+    def _validate(self, token: str, service_token: str) -> TokenInfo | None:
         import webob
 
         environ = webob.Request.blank("/").environ

@@ -261,8 +261,8 @@ def page_lines(info: dict[str, Any], url: str) -> list[str]:
         f"  status page: {url}/ui/",
         f"  sign in as {admin['username']} / {admin['password']}, project "
         f"{admin['project_name']}, domain Default (may sync and cancel)",
-        f"  or as {demo['username']} / {demo['password']}, project {demo['project_name']} "
-        "(read-only)",
+        f"  or as {demo['username']} / {demo['password']}, project {admin['project_name']} "
+        "(a reader of the master's project: read-only)",
         f"  metrics: {url}/metrics",
     ]
 

@@ -446,9 +446,11 @@ class Testbed:
         service_project = admin.create_project("service")
         admin.create_user("glance", SERVICE_PASSWORD, service_project, ["admin", "service"])
         demo_project = admin.create_project(creds["demo"]["project_name"])
-        admin.create_user(
+        demo_id = admin.create_user(
             creds["demo"]["username"], creds["demo"]["password"], demo_project, ["member"]
         )
+        # a reader of the master's project (admin): the service's viewer (reference 10.2)
+        admin.put(f"/projects/{admin.project_id}/users/{demo_id}/roles/{admin.role_id('reader')}")
         creds["demo"]["project_id"] = demo_project
         image_service = admin.create_image_service()
         tls_urls = self.info["tls"]["urls"]

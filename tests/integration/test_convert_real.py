@@ -78,7 +78,7 @@ def test_qcow2_reaches_trento_as_raw_then_rename_on_new_content(
     assert download(glance("Trento"), image["id"]) == raw
     assert os.listdir(spool) == []
 
-    log.lines.clear()
+    log.clear()
     assert not gs.sync_region("Trento").failed
     assert log.lines == ["INFO:Trento: Region is synchronized."]
     report = {entry["name"]: entry for entry in gs.image_report("Trento")}

@@ -43,7 +43,7 @@ def test_glance_download_to_trento_and_lannion_verified_ok_then_no_op(engine, ad
     for region in ("Trento", "Lannion"):
         statuses = {s.name: s.status for s in gs.region_statuses(region).images}
         assert statuses == {small: "ok", big: "ok"}
-    log.lines.clear()
+    log.clear()
     again = gs.sync_regions(["Trento", "Lannion"])
     assert [r.summary for r in again] == [
         "Trento: Region is synchronized.",

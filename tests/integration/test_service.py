@@ -254,9 +254,10 @@ def test_token_validated_once_per_worker(running, tb_info):
     assert 1 <= validations(running.files, token) <= WORKERS
 
 
-def test_rejected_tokens_are_not_cached(running, tb_info):
+def test_refused_tokens_are_remembered_briefly(running, tb_info):
     """A valid token without the role costs one validation per worker at most (it is
-    valid, so cached); an invalid one is asked to Keystone again on every request."""
+    valid, so cached); an invalid one too, for a few seconds (the refused-token cache):
+    a client retrying a bad token does not cost a Keystone call per request."""
     demo = service.get_token(tb_info["keystones"]["keystone-1"], user="demo")
     before = validations(running.files, demo)
     for _ in range(3):
@@ -265,4 +266,4 @@ def test_rejected_tokens_are_not_cached(running, tb_info):
     bad = "gAAAAA" + uuid.uuid4().hex
     for _ in range(3):
         assert running.api.call("GET", "/v1/regions/Trento/tasks", token=bad).status_code == 401
-    assert validations(running.files, bad) == 3
+    assert 1 <= validations(running.files, bad) <= WORKERS

@@ -282,7 +282,9 @@ def test_cancel_a_running_sync(driver, service, tb_info, seeds, throttle):
 
 
 def test_a_viewer_sees_the_page_without_the_sync_button(driver, service, tb_info, seeds):
-    signed_in(driver, service, tb_info["keystones"]["keystone-1"]["demo"])
+    # a reader of the master's project (the testbed gives demo that role): view only
+    demo = tb_info["keystones"]["keystone-1"]["demo"]
+    signed_in(driver, service, {**demo, "project_name": "admin"})
     assert "demo (read-only)" in driver.find_element(By.ID, "who").text
     wait(driver, 30).until(lambda d: len(cells(d, "Trento")) == len(seeds))
     wait(driver, 10).until(lambda d: newest_task(d, "Trento") is not None)

@@ -19,4 +19,4 @@ def test_demo_prints_the_page_address_and_accounts():
     assert lines[0] == "  status page: http://127.0.0.1:8080/ui/"
     text = "\n".join(lines)
     assert "admin / admin-pw-1, project admin" in text
-    assert "demo / demo-pw-1, project demo (read-only)" in text
+    assert "demo / demo-pw-1, project admin (a reader of the master's project: read-only)" in text
