@@ -11,14 +11,11 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import delete
 
 from app.auth import EXTENSION
-from app.models import db
-from app.ui.models import UiSession
 from app.ui.sessions import COOKIE, Credentials, SignInRefused
 from tests.api.fakes import ADMIN, KEYSTONE_DOWN, NO_ROLE
-from tests.support.ui_pages import csrf_of
+from tests.support.ui_pages import csrf_of, page_app
 
 AUTH = {"X-Auth-Token": ADMIN}
 REQUEST_ID = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -34,16 +31,8 @@ def authenticator(creds: Credentials) -> str:
 
 @pytest.fixture
 def ui_app(app_factory) -> Iterator[Flask]:
-    app = app_factory(UI_AUTHENTICATOR=authenticator, UI_REVOKER=lambda token: None)
-    app.test_client_class = FlaskClient
-    yield app
-    with app.app_context():
-        db.session.execute(delete(UiSession))
-        db.session.commit()
-        from app.ui.throttle import SignInFailure
-
-        db.session.execute(delete(SignInFailure))
-        db.session.commit()
+    with page_app(app_factory, authenticator) as app:
+        yield app
 
 
 def post_signin(browser: FlaskClient, user: str, password: str, **extra):

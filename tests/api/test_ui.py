@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from app.models import Task, db
 from app.ui.models import UiSession
@@ -21,7 +21,7 @@ from app.ui.sessions import COOKIE, SIGNIN_COOKIE, Credentials, SignInRefused
 from tests.api.fakes import ADMIN, MEMBER
 from tests.support.gated_uploads import GatedUploads
 from tests.support.service_app import wait_for_task
-from tests.support.ui_pages import get_json, page_csrf, sign_in
+from tests.support.ui_pages import get_json, page_app, page_csrf, sign_in
 
 PASSWORDS = {("alice", "alice-pw"): ADMIN, ("carol", "carol-pw"): MEMBER}
 
@@ -40,12 +40,8 @@ REVOKED: list[str] = []  # tokens the fake Keystone was asked to revoke at sign-
 @pytest.fixture
 def ui_app(app_factory) -> Iterator[Flask]:
     REVOKED.clear()
-    app = app_factory(UI_AUTHENTICATOR=fake_keystone, UI_REVOKER=REVOKED.append)
-    app.test_client_class = FlaskClient  # HTML pages: not the OpenAPI-checking client
-    yield app
-    with app.app_context():
-        db.session.execute(delete(UiSession))
-        db.session.commit()
+    with page_app(app_factory, fake_keystone, REVOKED.append) as app:
+        yield app
 
 
 @pytest.fixture

@@ -9,13 +9,12 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import delete, event
+from sqlalchemy import event
 
 from app.models import db
-from app.ui.models import UiSession
 from app.ui.sessions import Credentials
 from tests.api.fakes import ADMIN
-from tests.support.ui_pages import get_json, page_csrf, sign_in
+from tests.support.ui_pages import get_json, page_app, page_csrf, sign_in
 
 
 def authenticator(creds: Credentials) -> str:
@@ -24,12 +23,8 @@ def authenticator(creds: Credentials) -> str:
 
 @pytest.fixture
 def ui_app(app_factory) -> Iterator[Flask]:
-    app = app_factory(UI_AUTHENTICATOR=authenticator, UI_REVOKER=lambda token: None)
-    app.test_client_class = FlaskClient
-    yield app
-    with app.app_context():
-        db.session.execute(delete(UiSession))
-        db.session.commit()
+    with page_app(app_factory, authenticator) as app:
+        yield app
 
 
 @pytest.fixture

@@ -7,14 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from app.models import db
 from app.ui.models import UiSession
 from app.ui.sessions import COOKIE, Credentials, SignInRefused
 from tests.api.fakes import ADMIN, OTHER_ADMIN, SYSTEM_READER
-from tests.support.ui_pages import page_csrf, sign_in
+from tests.support.ui_pages import page_app, page_csrf, sign_in
 
 PASSWORDS = {
     ("alice", "alice-pw"): ADMIN,
@@ -34,12 +33,8 @@ def authenticator(creds: Credentials) -> str:
 @pytest.fixture
 def ui_app(app_factory) -> Iterator[Flask]:
     REVOKED.clear()
-    app = app_factory(UI_AUTHENTICATOR=authenticator, UI_REVOKER=REVOKED.append)
-    app.test_client_class = FlaskClient
-    yield app
-    with app.app_context():
-        db.session.execute(delete(UiSession))
-        db.session.commit()
+    with page_app(app_factory, authenticator, REVOKED.append) as app:
+        yield app
 
 
 def test_an_admin_of_another_project_gets_no_page(ui_app):

@@ -3,8 +3,35 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import delete
+
+from app.models import db
+from app.ui.models import UiSession
+from app.ui.throttle import SignInFailure
+
+
+@contextmanager
+def page_app(
+    app_factory: Callable[..., Flask],
+    authenticator: Callable,
+    revoker: Callable[[str], None] = lambda token: None,
+) -> Iterator[Flask]:
+    """An app whose page signs in through ``authenticator`` (and signs out through
+    ``revoker``); its page sessions and counted sign-in failures go after the test."""
+    app = app_factory(UI_AUTHENTICATOR=authenticator, UI_REVOKER=revoker)
+    app.test_client_class = FlaskClient  # HTML pages: not the OpenAPI-checking client
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.session.execute(delete(UiSession))
+            db.session.execute(delete(SignInFailure))
+            db.session.commit()
 
 
 def csrf_of(html: str) -> str:
