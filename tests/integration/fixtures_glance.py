@@ -24,6 +24,7 @@ import pytest
 from glancesync.config import Config, load_config
 from glancesync.engine import GlanceSync
 from tests.support.logs import LoggerLines
+from tests.support.waiting import wait_until
 
 MASTER = "Spain2"
 
@@ -50,11 +51,19 @@ def glance(tb_info, os_session) -> Callable[[str], Any]:
 
 
 def wipe_region(client: Any) -> None:
+    """Empty a region, trying again while its Glance resets connections: a Glance worker
+    busy with a failed server-side import may be replaced, and the client's pooled
+    connection to the old one is reset on its next use."""
+    wait_until(lambda: _wipe(client), 60, what="the region's images deleted")
+
+
+def _wipe(client: Any) -> bool:
     hidden = client.images.list(filters={"os_hidden": "true"})  # the default listing omits them
     for image in [*client.images.list(), *hidden]:
         if image.get("protected"):
             client.images.update(image["id"], protected=False)
         client.images.delete(image["id"])
+    return True
 
 
 def wipe_all(tb_info: dict[str, Any], glance: Callable[[str], Any]) -> None:
